@@ -1,0 +1,1 @@
+"""Classifiers built on cs231n.layers."""

@@ -1,0 +1,216 @@
+"""The classic two-layer network of the assignment, trained by minibatch SGD."""
+import numpy as np
+
+from cs231n.layers import (
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+)
+
+
+class TwoLayerNet(object):
+    """
+    A two-layer fully-connected neural network. The net has an input dimension
+    of N, a hidden layer dimension of H, and performs classification over C
+    classes. We train the network with a softmax loss function and L2
+    regularization on the weight matrices. The network uses a ReLU
+    nonlinearity after the first fully connected layer.
+
+    In other words, the network has the following architecture:
+
+    input - fully connected layer - ReLU - fully connected layer - softmax
+
+    The outputs of the second fully-connected layer are the scores for each
+    class.
+
+    L2 convention: the regularization term is ``reg * (sum(W1**2) + sum(W2**2))``
+    with no factor one-half, so its gradient is ``2 * reg * W``. The course's
+    toy loss 1.30378789133 holds only with this convention. (The modular
+    ``cs231n.classifiers.fc_net.TwoLayerNet`` uses ``0.5 * reg * sum(W**2)``.)
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        """
+        Initialize the model. Weights are initialized to small random values
+        and biases are initialized to zero. Weights and biases are stored in
+        the variable self.params, which is a dictionary with the following keys:
+
+        W1: First layer weights; has shape (D, H)
+        b1: First layer biases; has shape (H,)
+        W2: Second layer weights; has shape (H, C)
+        b2: Second layer biases; has shape (C,)
+
+        The weights are drawn from NumPy's global random state, as in the
+        course, so that ``np.random.seed`` makes them reproducible.
+
+        Inputs:
+        - input_size: The dimension D of the input data.
+        - hidden_size: The number of neurons H in the hidden layer.
+        - output_size: The number of classes C.
+        - std: Scale of the initial weights.
+        """
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("output_size", output_size)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
+        self.params = {}
+        self.params["W1"] = std * np.random.randn(input_size, hidden_size)
+        self.params["b1"] = np.zeros(hidden_size)
+        self.params["W2"] = std * np.random.randn(hidden_size, output_size)
+        self.params["b2"] = np.zeros(output_size)
+
+    def loss(self, X, y=None, reg=0.0):
+        """
+        Compute the loss and gradients for a two layer fully connected neural
+        network.
+
+        Inputs:
+        - X: Input data of shape (N, D). Each X[i] is a training sample.
+        - y: Vector of training labels. y[i] is the label for X[i], and each y[i] is
+          an integer in the range 0 <= y[i] < C. This parameter is optional; if it
+          is not passed then we only return scores, and if it is passed then we
+          instead return the loss and gradients.
+        - reg: Regularization strength.
+
+        Returns:
+        If y is None, return a matrix scores of shape (N, C) where scores[i, c] is
+        the score for class c on input X[i].
+
+        If y is not None, instead return a tuple of:
+        - loss: Loss (data loss and regularization loss) for this batch of training
+          samples.
+        - grads: Dictionary mapping parameter names to gradients of those parameters
+          with respect to the loss function; has the same keys as self.params.
+        """
+        W1, b1 = self.params["W1"], self.params["b1"]
+        W2, b2 = self.params["W2"], self.params["b2"]
+
+        # Compute the forward pass
+        scores = None
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        a1, fc1_cache = affine_forward(X, W1, b1)
+        h1, relu_cache = relu_forward(a1)
+        scores, fc2_cache = affine_forward(h1, W2, b2)
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        # If the targets are not given then jump out, we're done
+        if y is None:
+            return scores
+
+        # Compute the loss
+        loss = None
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        data_loss, dscores = softmax_loss(scores, y)
+        loss = data_loss + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        # Backward pass: compute gradients
+        grads = {}
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)
+        da1 = relu_backward(dh1, relu_cache)
+        _, grads["W1"], grads["b1"] = affine_backward(da1, fc1_cache)
+        grads["W2"] += 2 * reg * W2
+        grads["W1"] += 2 * reg * W1
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+        return loss, grads
+
+    def train(self, X, y, X_val, y_val,
+              learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=5e-6, num_iters=100,
+              batch_size=200, verbose=False):
+        """
+        Train this neural network using stochastic gradient descent.
+
+        Minibatches are sampled with replacement from NumPy's global random
+        state. An epoch is ``max(num_train // batch_size, 1)`` iterations; after
+        each epoch the train and validation accuracies are recorded and the
+        learning rate is multiplied by learning_rate_decay.
+
+        Inputs:
+        - X: A numpy array of shape (N, D) giving training data.
+        - y: A numpy array of shape (N,) giving training labels; y[i] = c means that
+          X[i] has label c, where 0 <= c < C.
+        - X_val: A numpy array of shape (N_val, D) giving validation data.
+        - y_val: A numpy array of shape (N_val,) giving validation labels.
+        - learning_rate: Scalar giving learning rate for optimization.
+        - learning_rate_decay: Scalar giving factor used to decay the learning rate
+          after each epoch.
+        - reg: Scalar giving regularization strength.
+        - num_iters: Number of steps to take when optimizing.
+        - batch_size: Number of training examples to use per step.
+        - verbose: boolean; if true print progress during optimization.
+
+        Returns:
+        A dictionary with keys loss_history (one loss per iteration),
+        train_acc_history and val_acc_history (one accuracy per epoch).
+        """
+        num_train = X.shape[0]
+        if y.shape != (num_train,):
+            raise ValueError(f"train: y must have shape ({num_train},) to match X, got {y.shape}")
+        if batch_size < 1:
+            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
+        iterations_per_epoch = max(num_train // batch_size, 1)
+
+        loss_history = []
+        train_acc_history = []
+        val_acc_history = []
+
+        for it in range(num_iters):
+            X_batch = None
+            y_batch = None
+            # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+            idx = np.random.choice(num_train, batch_size, replace=True)
+            X_batch = X[idx]
+            y_batch = y[idx]
+            # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+            # Compute loss and gradients using the current minibatch
+            loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
+            loss_history.append(loss)
+
+            # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+            for name, param in self.params.items():
+                param -= learning_rate * grads[name]
+            # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+            if verbose and it % 100 == 0:
+                print("iteration %d / %d: loss %f" % (it, num_iters, loss))
+
+            # Every epoch, check train and val accuracy and decay learning rate.
+            if it % iterations_per_epoch == 0:
+                train_acc = (self.predict(X_batch) == y_batch).mean()
+                val_acc = (self.predict(X_val) == y_val).mean()
+                train_acc_history.append(train_acc)
+                val_acc_history.append(val_acc)
+                learning_rate *= learning_rate_decay
+
+        return {
+            "loss_history": loss_history,
+            "train_acc_history": train_acc_history,
+            "val_acc_history": val_acc_history,
+        }
+
+    def predict(self, X):
+        """
+        Use the trained weights of this two-layer network to predict labels for
+        data points. For each data point we predict scores for each of the C
+        classes, and assign each data point to the class with the highest score.
+
+        Inputs:
+        - X: A numpy array of shape (N, D) giving N D-dimensional data points to
+          classify.
+
+        Returns:
+        - y_pred: A numpy array of shape (N,) giving predicted labels for each of
+          the elements of X. For all i, y_pred[i] = c means that X[i] is predicted
+          to have class c, where 0 <= c < C.
+        """
+        y_pred = None
+        # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        y_pred = np.argmax(self.loss(X), axis=1)
+        # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        return y_pred
