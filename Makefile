@@ -1,0 +1,44 @@
+# The kit's two commands: `make run` (the main job) and `make test` (all tests).
+#
+# CIFAR10_URL / CIFAR10_MD5 point the download at a mirror (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA := datasets/cifar-10-batches-py
+BUILD := build
+
+.PHONY: run test data env notebooks clean help
+
+help:
+	@echo "make run    create .venv, fetch CIFAR-10, execute notebooks/two_layer_net.ipynb, write HTML"
+	@echo "make test   run the whole test suite (unit tests and nbval runs of the notebooks)"
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) get_datasets.py
+
+run: data
+	@mkdir -p $(BUILD)
+	$(PY) -m jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=1800 \
+	    --output-dir $(BUILD) notebooks/two_layer_net.ipynb
+	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD) $(BUILD)/two_layer_net.ipynb
+	@echo
+	@echo "Executed notebook: $(BUILD)/two_layer_net.ipynb"
+	@echo "HTML copy:         $(abspath $(BUILD))/two_layer_net.html"
+
+test: data
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(BUILD) .pytest_cache

@@ -1,0 +1,111 @@
+"""Run a kit notebook under nbval in a scratch copy of the kit, optionally with a planted bug.
+
+Tests use this to show that the notebooks catch wrong code: they copy the
+kit, replace one line of the reference solution with a bug, run nbval on the
+copy and look at which cells failed.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+KIT_ROOT = Path(__file__).resolve().parents[1]
+SANITIZE = "notebooks/sanitize.cfg"
+COPIED = ("cs231n", "notebooks")
+
+
+@dataclass
+class Plant:
+    """Replace `old` by `new` in the kit file `path` (relative to the kit root); `old` must occur once."""
+
+    path: str
+    old: str
+    new: str
+
+
+@dataclass
+class NbvalResult:
+    returncode: int
+    output: str
+    notebook: nbformat.NotebookNode
+    failed: list = field(default_factory=list)  # code-cell numbers, as nbval counts them
+
+    def failed_sources(self):
+        """The sources of the failed code cells, in order."""
+        code_cells = [c for c in self.notebook.cells if c.cell_type == "code"]
+        return [code_cells[n].source for n in self.failed]
+
+
+def code_cell_number(notebook, marker):
+    """The nbval number of the one code cell whose source contains `marker`."""
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    hits = [n for n, c in enumerate(code_cells) if marker in c.source]
+    if len(hits) != 1:
+        raise ValueError(f"marker {marker!r} is in code cells {hits}, expected exactly one")
+    return hits[0]
+
+
+def make_scratch_kit(dest, plants=()):
+    """Copy the kit's package and notebooks into dest, link datasets/, apply plants."""
+    dest = Path(dest)
+    for name in COPIED:
+        shutil.copytree(KIT_ROOT / name, dest / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    (dest / "datasets").symlink_to(KIT_ROOT / "datasets", target_is_directory=True)
+    for plant in plants:
+        target = dest / plant.path
+        text = target.read_text()
+        count = text.count(plant.old)
+        if count != 1:
+            raise ValueError(f"plant in {plant.path}: {plant.old!r} occurs {count} times, expected once")
+        target.write_text(text.replace(plant.old, plant.new))
+    return dest
+
+
+def truncate_notebook(path, last_marker):
+    """Keep the cells of the notebook at `path` up to the code cell holding `last_marker`."""
+    nb = nbformat.read(path, as_version=4)
+    code_no = code_cell_number(nb, last_marker)
+    seen = -1
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            seen += 1
+            if seen == code_no:
+                nb.cells = nb.cells[:i + 1]
+                break
+    nbformat.write(nb, path)
+
+
+def run_nbval(notebook, workdir, plants=(), last_marker=None, cell_timeout=600, timeout=1200):
+    """
+    Run `pytest --nbval` on a kit notebook in a scratch copy of the kit.
+
+    Inputs:
+    - notebook: Path of the notebook relative to the kit root, e.g. "notebooks/two_layer_net.ipynb".
+    - workdir: An empty directory for the scratch copy.
+    - plants: Planted bugs (Plant objects) to apply to the copy.
+    - last_marker: If given, drop the cells after the code cell containing this text.
+    - cell_timeout, timeout: Limits in seconds for one cell and for the whole run.
+
+    Returns:
+    - An NbvalResult with the return code, the output, and the failed cell numbers.
+    """
+    kit = make_scratch_kit(workdir, plants)
+    if last_marker is not None:
+        truncate_notebook(kit / notebook, last_marker)
+    cmd = [
+        sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+        "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", str(cell_timeout),
+        "-p", "no:cacheprovider", "-o", "addopts=", "-rf", "-q", notebook,
+    ]
+    env = dict(os.environ, MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(cmd, cwd=kit, capture_output=True, text=True, timeout=timeout, env=env)
+    output = proc.stdout + proc.stderr
+    failed = sorted({int(n) for n in re.findall(r"^FAILED \S+::Cell (\d+)", output, re.M)})
+    nb = nbformat.read(kit / notebook, as_version=4)
+    return NbvalResult(proc.returncode, output, nb, failed)
