@@ -2,9 +2,17 @@
 
 The batches are fetched by ``python get_datasets.py`` into
 ``datasets/cifar-10-batches-py/`` at the root of the kit.
+
+The first load of a batch also writes a uint8 copy of it as ``.npy`` files in
+``cifar-10-batches-py/.cache/``; later loads memory-map that copy instead of
+unpickling the batch, which makes loading fast and light. The copy is rebuilt
+whenever the batch file changes (size or modification time), and when the
+directory cannot be written the batches are simply unpickled every time.
 """
+import json
 import os
 import pickle
+import tempfile
 
 import numpy as np
 
@@ -12,48 +20,198 @@ KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CIFAR10_DIR = os.path.join(KIT_ROOT, "datasets", "cifar-10-batches-py")
 FETCH_HINT = "run `python get_datasets.py` from the kit's root to fetch CIFAR-10"
 
+TRAIN_BATCHES = ["data_batch_%d" % b for b in range(1, 6)]
+TEST_BATCH = "test_batch"
+CACHE_DIRNAME = ".cache"
+CACHE_VERSION = 1
+IMAGE_SHAPE = (3, 32, 32)  # channels first, as stored in the batches
+
 
 class DatasetNotFoundError(FileNotFoundError):
     """The CIFAR-10 batches are not where the loader looked for them."""
 
 
-def load_CIFAR_batch(filename):
+def _check_dtype(dtype):
+    """Return dtype as a NumPy floating dtype, or raise a TypeError naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"dtype must be a floating-point dtype such as np.float64 or "
+                        f"np.float32, got {dtype!r}") from e
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating-point dtype such as np.float64 or "
+                        f"np.float32, got {dt}")
+    return dt
+
+
+def _unpickle_batch(filename):
     """
-    Load a single batch of CIFAR-10, whatever its number of rows.
+    Read a pickled batch the classic way.
 
     Inputs:
-    - filename: Path of a pickled batch (data_batch_1..5 or test_batch).
+    - filename: Path of a pickled batch.
 
     Returns a tuple of:
-    - X: Images of shape (N, 32, 32, 3), dtype float64, values in [0, 255].
-    - Y: Labels of shape (N,), dtype int64.
+    - X: uint8 images of shape (N, 3, 32, 32) (channels first, as stored).
+    - Y: int64 labels of shape (N,).
     """
-    if not os.path.isfile(filename):
-        raise DatasetNotFoundError(f"CIFAR-10 batch not found: {filename}; {FETCH_HINT}")
     try:
         with open(filename, "rb") as f:
             datadict = pickle.load(f, encoding="latin1")
         X = np.asarray(datadict["data"], dtype=np.uint8)
         Y = np.asarray(datadict["labels"], dtype=np.int64)
-        X = X.reshape(-1, 3, 32, 32)
-    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as e:
+        X = X.reshape((-1,) + IMAGE_SHAPE)
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError,
+            IndexError, AttributeError, MemoryError) as e:
         raise ValueError(
             f"CIFAR-10 batch {filename} is corrupt or truncated ({type(e).__name__}: {e}); "
             f"delete datasets/cifar-10-batches-py and {FETCH_HINT}"
         ) from e
-    if X.shape[0] != Y.shape[0]:
+    if Y.ndim != 1 or X.shape[0] != Y.shape[0]:
         raise ValueError(f"CIFAR-10 batch {filename} is corrupt: {X.shape[0]} images "
-                         f"but {Y.shape[0]} labels")
-    X = X.transpose(0, 2, 3, 1).astype("float")
+                         f"but labels of shape {Y.shape}")
     return X, Y
 
 
-def load_CIFAR10(ROOT):
+def _cache_paths(filename):
+    """Return the paths (x, y, stamp) of the cached copy of a batch."""
+    folder, name = os.path.split(os.path.abspath(filename))
+    base = os.path.join(folder, CACHE_DIRNAME, name)
+    return base + ".x.npy", base + ".y.npy", base + ".stamp.json"
+
+
+def _stamp_of(filename):
+    """Return what identifies the current content of a batch file."""
+    st = os.stat(filename)
+    return {"version": CACHE_VERSION, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _read_cache(filename):
+    """
+    Memory-map the cached copy of a batch, if it is there and up to date.
+
+    Returns (X, Y) as read-only memory maps, or None when the cache is missing,
+    stale or damaged.
+    """
+    x_path, y_path, stamp_path = _cache_paths(filename)
+    try:
+        with open(stamp_path) as f:
+            stamp = json.load(f)
+        if {k: stamp.get(k) for k in ("version", "size", "mtime_ns")} != _stamp_of(filename):
+            return None
+        X = np.load(x_path, mmap_mode="r", allow_pickle=False)
+        Y = np.load(y_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    if (X.dtype != np.uint8 or X.shape[1:] != IMAGE_SHAPE or Y.dtype != np.int64
+            or Y.shape != (X.shape[0],) or stamp.get("rows") != X.shape[0]):
+        return None
+    return X, Y
+
+
+def _atomic_write(path, write):
+    """Write a file through a temporary file in the same folder and os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
+                               suffix="-" + os.path.basename(path))
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_cache(filename, stamp, X, Y):
+    """
+    Save the uint8 copy of a batch beside it; return False if that is impossible.
+
+    The stamp is written last, so a cache is only ever used once it is complete.
+    """
+    x_path, y_path, stamp_path = _cache_paths(filename)
+    stamp = dict(stamp, rows=int(X.shape[0]))
+    try:
+        os.makedirs(os.path.dirname(x_path), exist_ok=True)
+        _atomic_write(x_path, lambda f: np.save(f, np.ascontiguousarray(X)))
+        _atomic_write(y_path, lambda f: np.save(f, np.ascontiguousarray(Y)))
+        _atomic_write(stamp_path, lambda f: f.write(json.dumps(stamp).encode()))
+    except OSError:
+        return False
+    return True
+
+
+def _load_batch_uint8(filename):
+    """
+    Load one batch as uint8, through the cache when it can.
+
+    Inputs:
+    - filename: Path of a pickled batch.
+
+    Returns a tuple of:
+    - X: uint8 images of shape (N, 3, 32, 32); a read-only memory map when the
+      cache served it.
+    - Y: int64 labels of shape (N,).
+    """
+    if not os.path.isfile(filename):
+        raise DatasetNotFoundError(f"CIFAR-10 batch not found: {filename}; {FETCH_HINT}")
+    cached = _read_cache(filename)
+    if cached is not None:
+        return cached
+    stamp = _stamp_of(filename)
+    X, Y = _unpickle_batch(filename)
+    if stamp == _stamp_of(filename):  # do not cache a batch that changed while read
+        _write_cache(filename, stamp, X, Y)
+    return X, Y
+
+
+def _to_channels_last(batches, dtype):
+    """Stack uint8 (N, 3, 32, 32) arrays into one (N, 32, 32, 3) array of dtype."""
+    total = sum(X.shape[0] for X in batches)
+    out = np.empty((total, 32, 32, 3), dtype=dtype)
+    start = 0
+    for X in batches:
+        out[start:start + X.shape[0]] = X.transpose(0, 2, 3, 1)
+        start += X.shape[0]
+    return out
+
+
+def load_CIFAR_batch(filename, dtype=np.float64):
+    """
+    Load a single batch of CIFAR-10, whatever its number of rows.
+
+    Inputs:
+    - filename: Path of a pickled batch (data_batch_1..5 or test_batch).
+    - dtype: Floating-point dtype of the images; float32 halves time and memory.
+
+    Returns a tuple of:
+    - X: Images of shape (N, 32, 32, 3), of the given dtype, values in [0, 255].
+    - Y: Labels of shape (N,), dtype int64.
+    """
+    dtype = _check_dtype(dtype)
+    X, Y = _load_batch_uint8(filename)
+    return _to_channels_last([X], dtype), np.array(Y)
+
+
+def _load_all_uint8(ROOT):
+    """Return ([(X, Y) of each training batch], (X, Y) of the test batch), uint8."""
+    if not os.path.isdir(ROOT):
+        raise DatasetNotFoundError(f"CIFAR-10 directory not found: {ROOT}; {FETCH_HINT}")
+    train = [_load_batch_uint8(os.path.join(ROOT, name)) for name in TRAIN_BATCHES]
+    test = _load_batch_uint8(os.path.join(ROOT, TEST_BATCH))
+    return train, test
+
+
+def load_CIFAR10(ROOT, dtype=np.float64):
     """
     Load all of CIFAR-10: the five training batches and the test batch.
 
     Inputs:
     - ROOT: Directory holding data_batch_1..5 and test_batch.
+    - dtype: Floating-point dtype of the images; float32 halves time and memory.
 
     Returns a tuple of:
     - Xtr: Training images, of shape (N_train, 32, 32, 3)
@@ -61,17 +219,11 @@ def load_CIFAR10(ROOT):
     - Xte: Test images, of shape (N_test, 32, 32, 3)
     - Yte: Test labels, of shape (N_test,)
     """
-    if not os.path.isdir(ROOT):
-        raise DatasetNotFoundError(f"CIFAR-10 directory not found: {ROOT}; {FETCH_HINT}")
-    xs, ys = [], []
-    for b in range(1, 6):
-        X, Y = load_CIFAR_batch(os.path.join(ROOT, "data_batch_%d" % b))
-        xs.append(X)
-        ys.append(Y)
-    Xtr = np.concatenate(xs)
-    Ytr = np.concatenate(ys)
-    Xte, Yte = load_CIFAR_batch(os.path.join(ROOT, "test_batch"))
-    return Xtr, Ytr, Xte, Yte
+    dtype = _check_dtype(dtype)
+    train, (Xte, Yte) = _load_all_uint8(ROOT)
+    Xtr = _to_channels_last([X for X, _ in train], dtype)
+    Ytr = np.concatenate([Y for _, Y in train])
+    return Xtr, Ytr, _to_channels_last([Xte], dtype), np.array(Yte)
 
 
 def _fit_split(available, num_training, num_validation):
@@ -82,8 +234,47 @@ def _fit_split(available, num_training, num_validation):
     return available - num_validation, num_validation
 
 
+def _row_pieces(batches, start, stop):
+    """Yield (X_part, offset) covering rows start:stop of the stacked batches."""
+    first = 0
+    for X in batches:
+        lo, hi = max(start, first), min(stop, first + X.shape[0])
+        if lo < hi:
+            yield X[lo - first:hi - first], lo - start
+        first += X.shape[0]
+
+
+def _mean_image(batches, num_rows):
+    """
+    Mean of the first num_rows images, shape (3, 32, 32), float64.
+
+    The sums of uint8 values are exact, so this equals the mean of the same
+    images converted to float64 first.
+    """
+    acc = np.uint32 if num_rows * 255 < 2**32 else np.uint64  # uint32 sums twice as fast
+    total = np.zeros(IMAGE_SHAPE, dtype=np.uint64)
+    for X, _ in _row_pieces(batches, 0, num_rows):
+        total += X.sum(axis=0, dtype=acc)
+    return total / max(num_rows, 1)
+
+
+def _gather(batches, start, stop, dtype, mean):
+    """
+    Rows start:stop of the stacked uint8 batches as one (N, 3, 32, 32) array of
+    dtype, minus the mean image when one is given.
+    """
+    out = np.empty((stop - start,) + IMAGE_SHAPE, dtype=dtype)
+    for X, offset in _row_pieces(batches, start, stop):
+        part = out[offset:offset + X.shape[0]]
+        if mean is None:
+            part[...] = X
+        else:
+            np.subtract(X, mean, out=part, casting="unsafe")
+    return out
+
+
 def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
-                     subtract_mean=True, cifar10_dir=None):
+                     subtract_mean=True, cifar10_dir=None, dtype=np.float64):
     """
     Load CIFAR-10 and split it into train, validation and test sets, ready
     for a classifier.
@@ -98,40 +289,35 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
     - num_training, num_validation, num_test: Sizes of the three sets.
     - subtract_mean: If True, subtract the mean training image from all sets.
     - cifar10_dir: Where the batches are; default datasets/cifar-10-batches-py.
+    - dtype: Floating-point dtype of the images (default float64, as the
+      course); float32 halves time and memory.
 
     Returns a dictionary with keys X_train, y_train, X_val, y_val, X_test,
     y_test: images of shape (N, 3, 32, 32) (channels first), labels of shape (N,).
     """
+    dtype = _check_dtype(dtype)
     cifar10_dir = CIFAR10_DIR if cifar10_dir is None else cifar10_dir
-    X_train, y_train, X_test, y_test = load_CIFAR10(cifar10_dir)
+    train, (Xte, Yte) = _load_all_uint8(cifar10_dir)
+    Xtr = [X for X, _ in train]
+    y_all = np.concatenate([Y for _, Y in train])
+    available, available_test = len(y_all), Xte.shape[0]
 
     asked = (num_training, num_validation, num_test)
-    num_training, num_validation = _fit_split(len(X_train), num_training, num_validation)
-    num_test = min(num_test, len(X_test))
+    num_training, num_validation = _fit_split(available, num_training, num_validation)
+    num_test = min(num_test, available_test)
     if (num_training, num_validation, num_test) != asked:
         print("Notice: the dataset holds %d training and %d test images, fewer than asked for; "
               "using %d train / %d validation / %d test."
-              % (len(X_train), len(X_test), num_training, num_validation, num_test))
+              % (available, available_test, num_training, num_validation, num_test))
 
-    X_val = X_train[num_training:num_training + num_validation]
-    y_val = y_train[num_training:num_training + num_validation]
-    X_train = X_train[:num_training]
-    y_train = y_train[:num_training]
-    X_test = X_test[:num_test]
-    y_test = y_test[:num_test]
-
-    if subtract_mean:
-        mean_image = np.mean(X_train, axis=0)
-        X_train -= mean_image
-        X_val -= mean_image
-        X_test -= mean_image
-
-    # Channels first, as the modular layers expect.
+    # float64 gives exactly the course's values; other dtypes subtract in their own precision.
+    mean = _mean_image(Xtr, num_training).astype(dtype) if subtract_mean else None
+    end_val = num_training + num_validation
     return {
-        "X_train": X_train.transpose(0, 3, 1, 2).copy(),
-        "y_train": y_train,
-        "X_val": X_val.transpose(0, 3, 1, 2).copy(),
-        "y_val": y_val,
-        "X_test": X_test.transpose(0, 3, 1, 2).copy(),
-        "y_test": y_test,
+        "X_train": _gather(Xtr, 0, num_training, dtype, mean),
+        "y_train": y_all[:num_training].copy(),
+        "X_val": _gather(Xtr, num_training, end_val, dtype, mean),
+        "y_val": y_all[num_training:end_val].copy(),
+        "X_test": _gather([Xte], 0, num_test, dtype, mean),
+        "y_test": np.array(Yte[:num_test]),
     }
