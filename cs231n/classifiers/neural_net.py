@@ -8,6 +8,7 @@ from cs231n.layers import (
     relu_forward,
     softmax_loss,
 )
+from cs231n.snapshots import SnapshotRecorder
 
 
 class TwoLayerNet(object):
@@ -121,7 +122,8 @@ class TwoLayerNet(object):
     def train(self, X, y, X_val, y_val,
               learning_rate=1e-3, learning_rate_decay=0.95,
               reg=5e-6, num_iters=100,
-              batch_size=200, verbose=False):
+              batch_size=200, verbose=False,
+              snapshot_every=None, max_snapshots=64):
         """
         Train this neural network using stochastic gradient descent.
 
@@ -143,10 +145,15 @@ class TwoLayerNet(object):
         - num_iters: Number of steps to take when optimizing.
         - batch_size: Number of training examples to use per step.
         - verbose: boolean; if true print progress during optimization.
+        - snapshot_every: If an integer k, record a copy of W1 before iteration 0,
+          every k iterations, and after the last one (off by default).
+        - max_snapshots: Memory bound for the snapshots; see cs231n.snapshots.
 
         Returns:
         A dictionary with keys loss_history (one loss per iteration),
         train_acc_history and val_acc_history (one accuracy per epoch).
+        With snapshot_every, also snapshot_iters (the iteration of each
+        snapshot) and W1_snapshots (the matching copies of W1).
         """
         num_train = X.shape[0]
         if y.shape != (num_train,):
@@ -158,6 +165,10 @@ class TwoLayerNet(object):
         loss_history = []
         train_acc_history = []
         val_acc_history = []
+        recorder = None
+        if snapshot_every is not None:
+            recorder = SnapshotRecorder(snapshot_every, max_snapshots)
+            recorder.record(0, self.params["W1"])
 
         for it in range(num_iters):
             X_batch = None
@@ -188,11 +199,18 @@ class TwoLayerNet(object):
                 val_acc_history.append(val_acc)
                 learning_rate *= learning_rate_decay
 
-        return {
+            if recorder is not None and (it + 1 == num_iters or recorder.due(it + 1)):
+                recorder.record(it + 1, self.params["W1"])
+
+        stats = {
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,
             "val_acc_history": val_acc_history,
         }
+        if recorder is not None:
+            stats["snapshot_iters"] = recorder.iters
+            stats["W1_snapshots"] = recorder.snapshots
+        return stats
 
     def predict(self, X):
         """

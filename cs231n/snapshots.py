@@ -1,0 +1,36 @@
+"""Snapshots of weights during training, for looking at how they change."""
+
+
+class SnapshotRecorder(object):
+    """
+    Copies of a weight matrix taken during training, with bounded memory.
+
+    A snapshot is taken every `every` iterations. When `max_snapshots` are
+    held, every other one is dropped (the first is kept) and the interval
+    doubles, so a long run keeps snapshots spread over all of it.
+    """
+
+    def __init__(self, every, max_snapshots=64):
+        if int(every) != every or every < 1:
+            raise ValueError(f"snapshot_every must be a positive integer, got {every!r}")
+        if max_snapshots < 2:
+            raise ValueError(f"max_snapshots must be at least 2, got {max_snapshots!r}")
+        self.every = int(every)
+        self.max_snapshots = max_snapshots
+        self.iters = []
+        self.snapshots = []
+
+    def due(self, iteration):
+        """Whether a snapshot is due after `iteration` iterations."""
+        return iteration % self.every == 0
+
+    def record(self, iteration, W):
+        """Store a copy of W as the state after `iteration` iterations."""
+        if self.iters and self.iters[-1] == iteration:
+            return
+        if len(self.iters) >= self.max_snapshots:
+            # Keep snapshots 0, 2k, 4k, ... and take them every 2k from now on.
+            self.iters, self.snapshots = self.iters[::2], self.snapshots[::2]
+            self.every *= 2
+        self.iters.append(iteration)
+        self.snapshots.append(W.copy())
