@@ -67,21 +67,30 @@ def make_scratch_kit(dest, plants=()):
     return dest
 
 
-def truncate_notebook(path, last_marker):
-    """Keep the cells of the notebook at `path` up to the code cell holding `last_marker`."""
+def trim_notebook(path, last_marker=None, keep_markers=None):
+    """
+    Drop cells of the notebook at `path` that a planted-bug run does not need.
+
+    Inputs:
+    - last_marker: Drop every cell after the code cell holding this text.
+    - keep_markers: Keep only the first code cell (the setup) and the code cells
+      holding one of these texts.
+    """
     nb = nbformat.read(path, as_version=4)
-    code_no = code_cell_number(nb, last_marker)
-    seen = -1
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            seen += 1
-            if seen == code_no:
-                nb.cells = nb.cells[:i + 1]
-                break
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    if last_marker is not None:
+        code_cells = code_cells[:code_cell_number(nb, last_marker) + 1]
+    if keep_markers is not None:
+        for marker in keep_markers:
+            code_cell_number(nb, marker)  # each marker must name exactly one cell
+        code_cells = code_cells[:1] + [c for c in code_cells[1:]
+                                       if any(m in c.source for m in keep_markers)]
+    nb.cells = [c for c in nb.cells if c.cell_type != "code" or any(c is k for k in code_cells)]
     nbformat.write(nb, path)
 
 
-def run_nbval(notebook, workdir, plants=(), last_marker=None, cell_timeout=600, timeout=1200):
+def run_nbval(notebook, workdir, plants=(), last_marker=None, keep_markers=None,
+              cell_timeout=600, timeout=1200):
     """
     Run `pytest --nbval` on a kit notebook in a scratch copy of the kit.
 
@@ -89,15 +98,15 @@ def run_nbval(notebook, workdir, plants=(), last_marker=None, cell_timeout=600, 
     - notebook: Path of the notebook relative to the kit root, e.g. "notebooks/two_layer_net.ipynb".
     - workdir: An empty directory for the scratch copy.
     - plants: Planted bugs (Plant objects) to apply to the copy.
-    - last_marker: If given, drop the cells after the code cell containing this text.
+    - last_marker, keep_markers: Cells to run, if not all; see trim_notebook.
     - cell_timeout, timeout: Limits in seconds for one cell and for the whole run.
 
     Returns:
     - An NbvalResult with the return code, the output, and the failed cell numbers.
     """
     kit = make_scratch_kit(workdir, plants)
-    if last_marker is not None:
-        truncate_notebook(kit / notebook, last_marker)
+    if last_marker is not None or keep_markers is not None:
+        trim_notebook(kit / notebook, last_marker, keep_markers)
     cmd = [
         sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
         "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", str(cell_timeout),
