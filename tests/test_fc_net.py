@@ -1,0 +1,196 @@
+"""The modular TwoLayerNet of cs231n.classifiers.fc_net: course values, the L2 convention, gradients."""
+import inspect
+
+import numpy as np
+import pytest
+
+from cs231n.classifiers import fc_net, neural_net
+from cs231n.classifiers.fc_net import TwoLayerNet
+
+N, D, H, C = 3, 5, 50, 7
+LOSS_REG0 = 3.4702243556
+LOSS_REG1 = 26.5948426952
+CORRECT_SCORES = np.asarray(
+    [[11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
+     [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
+     [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.28463189]])
+
+
+def numeric_grad(f, x, h=1e-5):
+    """Central differences of the scalar function f() with respect to the array x (changed in place)."""
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def course_setup():
+    """The course's test model: linspace weights and inputs, y = [0, 5, 1]."""
+    model = TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=1e-3)
+    model.params["W1"] = np.linspace(-0.7, 0.3, num=D * H).reshape(D, H)
+    model.params["b1"] = np.linspace(-0.1, 0.9, num=H)
+    model.params["W2"] = np.linspace(-0.3, 0.4, num=H * C).reshape(H, C)
+    model.params["b2"] = np.linspace(-0.9, 0.1, num=C)
+    X = np.linspace(-5.5, 4.5, num=N * D).reshape(D, N).T
+    y = np.asarray([0, 5, 1])
+    return model, X, y
+
+
+def random_setup(seed=0, reg=0.0):
+    """A small net with random weights for which some ReLUs are inactive (unlike the course's)."""
+    rng = np.random.default_rng(seed)
+    model = TwoLayerNet(input_dim=12, hidden_dim=9, num_classes=4, reg=reg)
+    model.params["W1"] = rng.standard_normal((12, 9))
+    model.params["b1"] = 0.1 * rng.standard_normal(9)
+    model.params["W2"] = rng.standard_normal((9, 4))
+    model.params["b2"] = 0.1 * rng.standard_normal(4)
+    X = rng.standard_normal((6, 3, 2, 2))  # multi-dimensional inputs are flattened
+    y = rng.integers(4, size=6)
+    return model, X, y
+
+
+def test_init_shapes_scale_and_zero_biases():
+    np.random.seed(231)
+    std = 1e-3
+    model = TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=std)
+    p = model.params
+    assert set(p) == {"W1", "b1", "W2", "b2"}
+    assert p["W1"].shape == (D, H) and p["b1"].shape == (H,)
+    assert p["W2"].shape == (H, C) and p["b2"].shape == (C,)
+    assert abs(p["W1"].std() - std) < std / 10
+    assert abs(p["W2"].std() - std) < std / 10
+    assert np.all(p["b1"] == 0) and np.all(p["b2"] == 0)
+    assert model.reg == 0.0
+
+
+def test_init_defaults_are_the_courses():
+    np.random.seed(0)
+    model = TwoLayerNet()
+    assert model.params["W1"].shape == (3 * 32 * 32, 100)
+    assert model.params["W2"].shape == (100, 10)
+    assert abs(model.params["W1"].std() - 1e-3) < 1e-4
+    assert model.reg == 0.0
+
+
+def test_init_follows_numpy_global_seed():
+    np.random.seed(5)
+    a = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2).params["W1"]
+    np.random.seed(5)
+    b = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2).params["W1"]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"input_dim": 0}, "input_dim"), ({"hidden_dim": 2.5}, "hidden_dim"),
+    ({"num_classes": -1}, "num_classes"), ({"weight_scale": -1.0}, "weight_scale"),
+    ({"reg": -0.1}, "reg"),
+])
+def test_init_rejects_bad_arguments_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        TwoLayerNet(**kwargs)
+
+
+def test_course_scores():
+    model, X, _ = course_setup()
+    scores = model.loss(X)
+    assert scores.shape == (N, C)
+    assert np.abs(scores - CORRECT_SCORES).sum() < 1e-6
+
+
+def test_course_losses_pin_the_one_half_convention():
+    model, X, y = course_setup()
+    loss0, _ = model.loss(X, y)
+    assert abs(loss0 - LOSS_REG0) < 1e-10
+    model.reg = 1.0
+    loss1, _ = model.loss(X, y)
+    assert abs(loss1 - LOSS_REG1) < 1e-10
+
+
+@pytest.mark.parametrize("reg", [1.0, 0.7, 3e-3])
+def test_penalty_is_half_reg_sum_of_squared_weights(reg):
+    """loss(reg) - loss(0) = 0.5 * reg * (sum(W1**2) + sum(W2**2)); biases are not penalised."""
+    model, X, y = course_setup()
+    loss0, grads0 = model.loss(X, y)
+    model.reg = reg
+    loss_r, grads_r = model.loss(X, y)
+    W1, W2 = model.params["W1"], model.params["W2"]
+    penalty = 0.5 * reg * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
+    assert abs((loss_r - loss0) - penalty) < 1e-9 * max(1.0, penalty)
+    np.testing.assert_allclose(grads_r["W1"] - grads0["W1"], reg * W1, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(grads_r["W2"] - grads0["W2"], reg * W2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(grads_r["b1"], grads0["b1"])
+    np.testing.assert_array_equal(grads_r["b2"], grads0["b2"])
+
+
+def test_classic_net_keeps_its_own_convention():
+    """neural_net.TwoLayerNet penalises reg * sum(W**2): twice fc_net's penalty for the same reg."""
+    model, X, y = course_setup()
+    classic = neural_net.TwoLayerNet(D, H, C)
+    classic.params = {k: v.copy() for k, v in model.params.items()}
+    loss0_fc, _ = model.loss(X, y)
+    loss0_classic, _ = classic.loss(X, y, reg=0.0)
+    assert abs(loss0_fc - loss0_classic) < 1e-12  # same network without regularisation
+    model.reg = 1.0
+    fc_penalty = model.loss(X, y)[0] - loss0_fc
+    classic_penalty = classic.loss(X, y, reg=1.0)[0] - loss0_classic
+    assert abs(classic_penalty - 2 * fc_penalty) < 1e-8
+    assert "0.5 * self.reg" in TwoLayerNet.__doc__ and "reg * sum(W**2)" in TwoLayerNet.__doc__
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.7])
+def test_course_gradients_match_numerical(reg):
+    model, X, y = course_setup()
+    model.reg = reg
+    _, grads = model.loss(X, y)
+    assert set(grads) == set(model.params)
+    for name, param in model.params.items():
+        num = numeric_grad(lambda: model.loss(X, y)[0], param)
+        assert rel(num, grads[name]) < 1e-6, name
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.3])
+def test_gradients_with_inactive_relus_match_numerical(reg):
+    model, X, y = random_setup(reg=reg)
+    hidden_in = X.reshape(6, -1) @ model.params["W1"] + model.params["b1"]
+    assert (hidden_in < 0).any() and (hidden_in > 0).any()
+    _, grads = model.loss(X, y)
+    for name, param in model.params.items():
+        assert grads[name].shape == param.shape
+        num = numeric_grad(lambda: model.loss(X, y)[0], param)
+        # some entries are tiny (~1e-5): compare with an absolute floor, not a pure ratio
+        np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_scores_use_the_relu():
+    model, X, _ = random_setup()
+    scores = model.loss(X)
+    Xf = X.reshape(X.shape[0], -1)
+    p = model.params
+    expected = np.maximum(Xf @ p["W1"] + p["b1"], 0) @ p["W2"] + p["b2"]
+    np.testing.assert_allclose(scores, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_net_is_built_from_the_layers():
+    """No second copy of any formula: fc_net imports its math from cs231n.layers / layer_utils."""
+    source = inspect.getsource(fc_net)
+    for formula in ("np.exp", "np.log", "np.maximum", ".dot(", "@"):
+        assert formula not in source, formula
+    assert "softmax_loss(scores, y)" in source
+
+
+def test_student_regions_use_the_course_markers():
+    source = inspect.getsource(fc_net)
+    start = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+    end = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+    assert source.count(start) == source.count(end) == 3
