@@ -7,6 +7,8 @@ gradients of its inputs. Every loss returns ``(loss, dx)``.
 These functions are the one implementation of each formula in the kit: the
 classifiers in ``cs231n.classifiers`` are built from them.
 """
+import math
+
 import numpy as np
 
 
@@ -47,7 +49,7 @@ def affine_forward(x, w, b):
     - out: output, of shape (N, M)
     - cache: (x, w, b)
     """
-    D = int(np.prod(x.shape[1:]))
+    D = math.prod(x.shape[1:])
     if w.ndim != 2 or w.shape[0] != D:
         raise ValueError(
             f"affine_forward: w must have shape (D, M) with D = {D} (x has shape {x.shape}), "
@@ -64,7 +66,7 @@ def affine_forward(x, w, b):
     return out, cache
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout, cache, compute_dx=True):
     """
     Computes the backward pass for an affine layer.
 
@@ -74,9 +76,13 @@ def affine_backward(dout, cache):
       - x: Input data, of shape (N, d_1, ... d_k)
       - w: Weights, of shape (D, M)
       - b: Biases, of shape (M,)
+    - compute_dx: If False, skip the gradient with respect to x and return
+      None in its place (the first layer of a network needs no dx: this saves
+      one of its three matrix multiplications).
 
     Returns a tuple of:
     - dx: Gradient with respect to x, of shape (N, d1, ..., d_k)
+      (None when compute_dx is False)
     - dw: Gradient with respect to w, of shape (D, M)
     - db: Gradient with respect to b, of shape (M,)
     """
@@ -84,7 +90,8 @@ def affine_backward(dout, cache):
     dx, dw, db = None, None, None
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     x_rows = x.reshape(x.shape[0], -1)
-    dx = (dout @ w.T).reshape(x.shape)
+    if compute_dx:
+        dx = (dout @ w.T).reshape(x.shape)
     dw = x_rows.T @ dout
     db = dout.sum(axis=0)
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****

@@ -32,7 +32,7 @@ class TwoLayerNet(object):
     ``cs231n.classifiers.fc_net.TwoLayerNet`` uses ``0.5 * reg * sum(W**2)``.)
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, dtype=np.float64):
         """
         Initialize the model. Weights are initialized to small random values
         and biases are initialized to zero. Weights and biases are stored in
@@ -51,16 +51,22 @@ class TwoLayerNet(object):
         - hidden_size: The number of neurons H in the hidden layer.
         - output_size: The number of classes C.
         - std: Scale of the initial weights.
+        - dtype: Floating-point dtype of the parameters, float64 (default, as
+          the course) or float32. The weights are drawn in float64 and
+          rounded, so both dtypes start from the same random draws.
         """
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("output_size", output_size)):
             if int(value) != value or value < 1:
                 raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"TwoLayerNet: dtype must be float32 or float64, got {dtype}")
         self.params = {}
-        self.params["W1"] = std * np.random.randn(input_size, hidden_size)
-        self.params["b1"] = np.zeros(hidden_size)
-        self.params["W2"] = std * np.random.randn(hidden_size, output_size)
-        self.params["b2"] = np.zeros(output_size)
+        self.params["W1"] = (std * np.random.randn(input_size, hidden_size)).astype(dtype, copy=False)
+        self.params["b1"] = np.zeros(hidden_size, dtype=dtype)
+        self.params["W2"] = (std * np.random.randn(hidden_size, output_size)).astype(dtype, copy=False)
+        self.params["b2"] = np.zeros(output_size, dtype=dtype)
 
     def loss(self, X, y=None, reg=0.0):
         """
@@ -112,9 +118,10 @@ class TwoLayerNet(object):
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)
         da1 = relu_backward(dh1, relu_cache)
-        _, grads["W1"], grads["b1"] = affine_backward(da1, fc1_cache)
-        grads["W2"] += 2 * reg * W2
-        grads["W1"] += 2 * reg * W1
+        _, grads["W1"], grads["b1"] = affine_backward(da1, fc1_cache, compute_dx=False)
+        if reg:
+            grads["W2"] += 2 * reg * W2
+            grads["W1"] += 2 * reg * W1
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads
@@ -131,6 +138,11 @@ class TwoLayerNet(object):
         state. An epoch is ``max(num_train // batch_size, 1)`` iterations; after
         each epoch the train and validation accuracies are recorded and the
         learning rate is multiplied by learning_rate_decay.
+
+        When X holds float32 (or float64) data, the parameters are first cast
+        to that dtype, so that float32 data trains in float32 (about twice as
+        fast as float64). Each minibatch is gathered into one preallocated
+        buffer (np.take), which X_batch refers to.
 
         Inputs:
         - X: A numpy array of shape (N, D) giving training data.
@@ -161,6 +173,13 @@ class TwoLayerNet(object):
         if batch_size < 1:
             raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
         iterations_per_epoch = max(num_train // batch_size, 1)
+        if X.dtype in (np.float32, np.float64):
+            for name, param in list(self.params.items()):
+                if param.dtype != X.dtype:
+                    self.params[name] = param.astype(X.dtype)
+        # One buffer for all minibatches: filling it with np.take avoids a new
+        # batch_size x D array (and its page faults) at every iteration.
+        X_batch_buffer = np.empty((batch_size,) + X.shape[1:], dtype=X.dtype)
 
         loss_history = []
         train_acc_history = []
@@ -175,7 +194,7 @@ class TwoLayerNet(object):
             y_batch = None
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             idx = np.random.choice(num_train, batch_size, replace=True)
-            X_batch = X[idx]
+            X_batch = np.take(X, idx, axis=0, out=X_batch_buffer, mode="clip")
             y_batch = y[idx]
             # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 

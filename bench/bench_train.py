@@ -1,0 +1,342 @@
+"""Training speed of the two-layer net, side by side.
+
+    .venv/bin/python bench/bench_train.py [--repeat 3] [--threads T] [--quick] [--no-torch]
+
+Implementations (all in this one process, interleaved: in every repeat each
+implementation runs once, in a rotating order, so that they share the same
+machine load; the figures are medians over the repeats):
+
+- textbook f64: bench/textbook_net.py, float64 NumPy written the way most
+  students write it (the baseline);
+- kit f64 / kit f32: cs231n.classifiers.neural_net.TwoLayerNet, the kit's
+  reference solution, on float64 data and on float32 data;
+- torch f32 / torch f64: bench/torch_net.py, PyTorch on the CPU with autograd
+  (skipped with a notice when torch is not installed; optional extra, see
+  requirements-bench.txt);
+- floor f64 / floor f32: the matrix multiplications alone, with preallocated
+  outputs: for a training iteration or a loss() call the five essential ones,
+  forward X@W1 and h@W2, backward h.T@dscores (dW2), dscores@W2.T (dh) and
+  X.T@da (dW1) -- the first layer's dx = da@W1.T is not needed, so it is not
+  counted; for predict the two forward ones.
+
+Benchmarks (random data unless said otherwise; D = 3072, C = 10):
+
+- iter H=...: one training iteration (minibatch of 200 gathered from 4,000
+  rows, loss and gradients, SGD step), timed as train(num_iters=n) / n
+  (n = 5, or 3 for H >= 500); the
+  first iteration of train also measures accuracies on its minibatch and on
+  a one-row validation set, the same for every implementation;
+- loss() H=50: one loss(X, y, reg) call on a minibatch of 200 (10 calls per sample);
+- predict 49k H=50: predict on 49,000 rows;
+- notebook train: the notebook's default call, train(num_iters=1000,
+  batch_size=200, learning_rate=1e-4, reg=0.25) with H = 50, on the CIFAR-10
+  images in datasets/ (random data of the same shape when they are missing).
+
+BLAS threads: NumPy's BLAS and PyTorch get the same number of threads:
+--threads, by default the number NumPy's BLAS uses now (threadpoolctl).
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, KIT_ROOT)
+sys.path.insert(0, os.path.join(KIT_ROOT, "bench"))
+
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
+from cs231n.classifiers.neural_net import TwoLayerNet  # noqa: E402
+from textbook_net import TextbookNet  # noqa: E402
+
+try:
+    import torch
+    from torch_net import TorchNet
+except ImportError:  # optional
+    torch = None
+
+D, C, BATCH = 3072, 10, 200
+
+
+# ----------------------------------------------------------------------------
+# Machine information
+# ----------------------------------------------------------------------------
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_info():
+    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    if not infos:
+        return "unknown BLAS", 1
+    i = infos[0]
+    name = "%s %s (%s)" % (i.get("internal_api"), i.get("version"), i.get("architecture", "?"))
+    return name, int(i.get("num_threads") or 1)
+
+
+def machine_lines(threads):
+    blas, _ = blas_info()
+    lines = [
+        "CPU: %s, %d logical cores; load average %s" % (
+            cpu_model(), os.cpu_count(), " ".join("%.1f" % v for v in os.getloadavg())),
+        "Python %s, NumPy %s, BLAS %s; %d BLAS thread(s) for NumPy and PyTorch" % (
+            platform.python_version(), np.__version__, blas, threads),
+    ]
+    if torch is not None:
+        lines.append("PyTorch %s (CPU), torch.set_num_threads(%d)" % (torch.__version__, threads))
+    else:
+        lines.append("PyTorch: not installed, its columns are skipped "
+                     "(pip install -r requirements-bench.txt to measure it)")
+    return lines
+
+
+# ----------------------------------------------------------------------------
+# Implementations: each maps a case to a zero-argument function to time
+# ----------------------------------------------------------------------------
+
+class Impl(object):
+    def __init__(self, name, make_net, dtype, to_data=None):
+        self.name, self.make_net, self.dtype = name, make_net, dtype
+        self.to_data = to_data or (lambda a: a)
+
+
+def numpy_impls():
+    impls = [
+        Impl("textbook f64", TextbookNet, np.float64),
+        Impl("kit f64", TwoLayerNet, np.float64),
+        Impl("kit f32", lambda *a: TwoLayerNet(*a, dtype=np.float32), np.float32),
+    ]
+    if torch is not None:
+        for dt, tdt, tag in ((np.float32, torch.float32, "f32"), (np.float64, torch.float64, "f64")):
+            impls.append(Impl("torch " + tag,
+                              (lambda tdt: lambda *a: TorchNet(*a, dtype=tdt))(tdt),
+                              dt, to_data=lambda a: torch.from_numpy(a)))
+    return impls
+
+
+def floor_fns(X, H, dtype, backward=True):
+    """The essential matrix multiplications of one step, into preallocated outputs."""
+    rng = np.random.default_rng(1)
+    W1 = rng.standard_normal((D, H)).astype(dtype)
+    W2 = rng.standard_normal((H, C)).astype(dtype)
+    N = X.shape[0]
+    a, s = np.empty((N, H), dtype), np.empty((N, C), dtype)
+    dW2, dh, dW1 = np.empty((H, C), dtype), np.empty((N, H), dtype), np.empty((D, H), dtype)
+
+    def step():
+        np.matmul(X, W1, out=a)
+        np.matmul(a, W2, out=s)
+        if backward:
+            np.matmul(a.T, s, out=dW2)
+            np.matmul(s, W2.T, out=dh)
+            np.matmul(X.T, dh, out=dW1)
+    return step
+
+
+class Case(object):
+    """One row of the table: how to time each implementation."""
+
+    def __init__(self, name, runs):
+        self.name = name
+        self.runs = runs  # impl name -> zero-argument function returning elapsed seconds
+        self.times = {k: [] for k in runs}
+
+
+def timed(fn, per=1):
+    def run():
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) / per
+    return run
+
+
+def build_cases(impls, hidden_sizes, quick, cifar):
+    rng = np.random.default_rng(0)
+    X64 = rng.standard_normal((4000, D))
+    y = rng.integers(C, size=4000)
+    data = {np.float64: X64, np.float32: X64.astype(np.float32)}
+    cases = []
+
+    # one training iteration, per H
+    for H in hidden_sizes:
+        n = 2 if quick else (3 if H >= 500 else 5)
+        runs = {}
+        for impl in impls:
+            np.random.seed(0)
+            net = impl.make_net(D, H, C)
+            Xd, yd = impl.to_data(data[impl.dtype]), impl.to_data(y)
+            net.train(Xd, yd, Xd[:1], yd[:1], num_iters=2, learning_rate=1e-4, reg=0.25)  # warm up
+
+            def fn(net=net, Xd=Xd, yd=yd, n=n):
+                net.train(Xd, yd, Xd[:1], yd[:1], num_iters=n, learning_rate=1e-4, reg=0.25)
+            runs[impl.name] = timed(fn, per=n)
+        for dt, tag in ((np.float64, "f64"), (np.float32, "f32")):
+            runs["floor " + tag] = timed(floor_fns(np.ascontiguousarray(data[dt][:BATCH]), H, dt))
+        cases.append(Case("iter H=%d" % H, runs))
+
+    # one loss() call, H = 50
+    runs = {}
+    for impl in impls:
+        np.random.seed(0)
+        net = impl.make_net(D, 50, C)
+        Xb, yb = impl.to_data(np.ascontiguousarray(data[impl.dtype][:BATCH])), impl.to_data(y[:BATCH])
+        net.loss(Xb, yb, reg=0.25)
+
+        def fn(net=net, Xb=Xb, yb=yb):
+            for _ in range(10):
+                net.loss(Xb, yb, reg=0.25)
+        runs[impl.name] = timed(fn, per=10)
+    for dt, tag in ((np.float64, "f64"), (np.float32, "f32")):
+        step = floor_fns(np.ascontiguousarray(data[dt][:BATCH]), 50, dt)
+
+        def fn(step=step):
+            for _ in range(10):
+                step()
+        runs["floor " + tag] = timed(fn, per=10)
+    cases.append(Case("loss() H=50", runs))
+
+    # predict on 49,000 rows, H = 50
+    n_pred = 4900 if quick else 49000
+    big32 = rng.standard_normal((n_pred, D), dtype=np.float32)
+    big = {np.float32: big32, np.float64: big32.astype(np.float64)}
+    runs = {}
+    for impl in impls:
+        np.random.seed(0)
+        net = impl.make_net(D, 50, C)
+        Xp = impl.to_data(big[impl.dtype])
+        runs[impl.name] = timed(lambda net=net, Xp=Xp: net.predict(Xp))
+    for dt, tag in ((np.float64, "f64"), (np.float32, "f32")):
+        runs["floor " + tag] = timed(floor_fns(big[dt], 50, dt, backward=False))
+    cases.append(Case("predict %dk H=50" % (n_pred // 1000), runs))
+
+    # the notebook's default train call
+    Xtr, ytr, Xv, yv = cifar
+    num_iters = 100 if quick else 1000
+    runs = {}
+    finals = {}
+    for impl in impls:
+        d = {np.float64: (Xtr, Xv), np.float32: (Xtr.astype(np.float32), Xv.astype(np.float32))}
+        Xt, Xvv = (impl.to_data(a) for a in d[impl.dtype])
+        ytt, yvv = impl.to_data(ytr), impl.to_data(yv)
+
+        def fn(impl=impl, Xt=Xt, Xvv=Xvv, ytt=ytt, yvv=yvv):
+            np.random.seed(0)
+            net = impl.make_net(D, 50, C)
+            stats = net.train(Xt, ytt, Xvv, yvv, num_iters=num_iters, batch_size=200,
+                              learning_rate=1e-4, learning_rate_decay=0.95, reg=0.25)
+            finals[impl.name] = (float(stats["loss_history"][-1]), float(stats["val_acc_history"][-1]))
+        runs[impl.name] = timed(fn)
+    cases.append(Case("notebook train", runs))
+    return cases, finals
+
+
+def load_cifar():
+    try:
+        from cs231n.data_utils import get_CIFAR10_data
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            d = get_CIFAR10_data(dtype=np.float64)
+        rows = lambda a: a.reshape(len(a), -1)
+        return (rows(d["X_train"]), d["y_train"].astype(np.int64),
+                rows(d["X_val"]), d["y_val"].astype(np.int64)), "CIFAR-10 from datasets/"
+    except Exception as e:  # missing dataset: random data of the subset's shape
+        rng = np.random.default_rng(2)
+        return ((rng.standard_normal((4438, D)), rng.integers(C, size=4438),
+                 rng.standard_normal((1000, D)), rng.integers(C, size=1000)),
+                "random data (CIFAR-10 not found: %s)" % type(e).__name__)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=9,
+                        help="repeats (medians are printed); predict: at most 5")
+    parser.add_argument("--train-repeat", type=int, default=1,
+                        help="repeats of the (long) notebook train call")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads for NumPy and PyTorch (default: NumPy's current)")
+    parser.add_argument("--hidden", default="50,100,500", help="hidden sizes for the iteration rows")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    args = parser.parse_args(argv)
+
+    global torch
+    if args.no_torch:
+        torch = None
+    threads = args.threads or blas_info()[1]
+    limiter = threadpool_limits(threads, user_api="blas")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+    cifar, cifar_source = load_cifar()
+    impls = numpy_impls()
+    hidden = [int(h) for h in args.hidden.split(",")]
+    cases, finals = build_cases(impls, hidden, args.quick, cifar)
+
+    t_start = time.perf_counter()
+    for case in cases:
+        reps = args.train_repeat if case.name == "notebook train" else args.repeat
+        if case.name.startswith("predict"):
+            reps = min(reps, 5)
+        names = list(case.runs)
+        for r in range(reps):
+            k = r % len(names)
+            for name in names[k:] + names[:k]:  # round-robin, rotating start
+                case.times[name].append(case.runs[name]())
+    elapsed = time.perf_counter() - t_start
+    limiter.restore_original_limits()
+
+    # ------------------------------------------------------------------ table
+    print("\n".join(machine_lines(threads)))
+    print("Notebook train data: %s (%d train rows)" % (cifar_source, len(cifar[0])))
+    print("Medians of %d interleaved repeats (predict: %d, notebook train: %d); times in ms "
+          "per iteration, loss() call, predict call or train call; %.0f s in all.\n"
+          % (args.repeat, min(args.repeat, 5), args.train_repeat, elapsed))
+    impl_names = [i.name for i in impls]
+    cols = impl_names + ["floor f64", "floor f32"]
+    med = {c.name: {k: statistics.median(v) * 1e3 for k, v in c.times.items()} for c in cases}
+    w = max(len(c) for c in cols) + 1
+    print("%-18s" % "ms" + "".join("%*s" % (w, c) for c in cols))
+    for case in cases:
+        row = med[case.name]
+        print("%-18s" % case.name + "".join(
+            ("%*.1f" % (w, row[c])) if c in row else "%*s" % (w, "-") for c in cols))
+
+    print("\nRatios (lower is better for the kit):")
+    ratio_cols = [("kit f64 / textbook f64", "kit f64", "textbook f64"),
+                  ("kit f32 / textbook f64", "kit f32", "textbook f64"),
+                  ("kit f32 / torch f32", "kit f32", "torch f32"),
+                  ("kit f64 / torch f64", "kit f64", "torch f64"),
+                  ("kit f32 / floor f32", "kit f32", "floor f32"),
+                  ("kit f64 / floor f64", "kit f64", "floor f64"),
+                  ("torch f32 / floor f32", "torch f32", "floor f32"),
+                  ("textbook / floor f64", "textbook f64", "floor f64")]
+    ratio_cols = [rc for rc in ratio_cols if rc[1] in impl_names and rc[2] in cols
+                  and (rc[2] in impl_names or rc[2].startswith("floor"))]
+    w2 = max(len(rc[0]) for rc in ratio_cols) + 2
+    print("%-18s" % "" + "".join("%*s" % (w2, rc[0]) for rc in ratio_cols))
+    for case in cases:
+        row = med[case.name]
+        cells = []
+        for _, a, b in ratio_cols:
+            cells.append("%*.2f" % (w2, row[a] / row[b]) if a in row and b in row else "%*s" % (w2, "-"))
+        print("%-18s" % case.name + "".join(cells))
+
+    print("\nNotebook train, last run (final loss, last val accuracy): "
+          + "; ".join("%s %.4f %.3f" % (k, *v) for k, v in finals.items()))
+
+
+if __name__ == "__main__":
+    main()

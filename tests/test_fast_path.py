@@ -1,0 +1,188 @@
+"""The fast reference path of TwoLayerNet computes what the plain formulas compute.
+
+The reference solution uses in-place operations, skips the first layer's dx,
+gathers minibatches into one buffer and runs in float32 on float32 data; these
+tests hold it to a straightforward float64 computation written here, and to the
+course's toy numbers.
+"""
+import numpy as np
+import pytest
+
+from cs231n.classifiers.neural_net import TwoLayerNet
+from cs231n.gradient_check import eval_numerical_gradient, rel_error
+from cs231n.layers import affine_backward, affine_forward
+
+
+def plain_loss(params, X, y, reg):
+    """Scores, loss and gradients of the two-layer net, one formula per line, in float64."""
+    W1, b1, W2, b2 = (np.asarray(params[k], dtype=np.float64) for k in ("W1", "b1", "W2", "b2"))
+    X = np.asarray(X, dtype=np.float64)
+    N = X.shape[0]
+    a1 = X.dot(W1) + b1
+    h1 = np.where(a1 > 0, a1, 0.0)
+    scores = h1.dot(W2) + b2
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(probs[np.arange(N), y])) + reg * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
+    dscores = probs.copy()
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    grads = {"W2": h1.T.dot(dscores) + 2 * reg * W2, "b2": dscores.sum(axis=0)}
+    da1 = dscores.dot(W2.T) * (a1 > 0)
+    grads["W1"] = X.T.dot(da1) + 2 * reg * W1
+    grads["b1"] = da1.sum(axis=0)
+    return scores, loss, grads
+
+
+def random_problem(N=64, D=30, H=20, C=7, seed=0, std=0.1):
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    net = TwoLayerNet(D, H, C, std=std)
+    net.params["b1"] = 0.1 * rng.standard_normal(H)
+    net.params["b2"] = 0.1 * rng.standard_normal(C)
+    X = rng.standard_normal((N, D))
+    y = rng.integers(C, size=N)
+    return net, X, y
+
+
+def max_rel(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.05, 1.0])
+def test_float64_scores_loss_and_grads_equal_the_plain_formulas(reg):
+    net, X, y = random_problem()
+    scores_ref, loss_ref, grads_ref = plain_loss(net.params, X, y, reg)
+    assert max_rel(net.loss(X), scores_ref) < 1e-12
+    loss, grads = net.loss(X, y, reg=reg)
+    assert abs(loss - loss_ref) <= 1e-12 * abs(loss_ref)
+    assert set(grads) == set(grads_ref)
+    for name in grads:
+        assert grads[name].shape == net.params[name].shape
+        assert grads[name].dtype == np.float64
+        assert max_rel(grads[name], grads_ref[name]) < 1e-12, name
+
+
+def test_loss_leaves_params_and_data_untouched():
+    net, X, y = random_problem()
+    before = {k: v.copy() for k, v in net.params.items()}
+    X_before = X.copy()
+    net.loss(X, y, reg=0.5)
+    for k in before:
+        np.testing.assert_array_equal(net.params[k], before[k])
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_affine_backward_can_skip_dx():
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((5, 2, 3)), rng.standard_normal((6, 4)), rng.standard_normal(4)
+    dout = rng.standard_normal((5, 4))
+    _, cache = affine_forward(x, w, b)
+    dx, dw, db = affine_backward(dout, cache)
+    none, dw2, db2 = affine_backward(dout, cache, compute_dx=False)
+    assert none is None and dx.shape == x.shape
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)
+
+
+def plain_train(net, X, y, learning_rate, reg, num_iters, batch_size, decay=0.95):
+    """The course's training loop with a fresh X[idx] per minibatch."""
+    per_epoch = max(X.shape[0] // batch_size, 1)
+    losses = []
+    for it in range(num_iters):
+        idx = np.random.choice(X.shape[0], batch_size, replace=True)
+        loss, grads = net.loss(X[idx], y[idx], reg=reg)
+        losses.append(loss)
+        for name in net.params:
+            net.params[name] = net.params[name] - learning_rate * grads[name]
+        if it % per_epoch == 0:
+            learning_rate *= decay
+    return losses
+
+
+def test_train_with_the_buffer_equals_the_plain_loop_bit_for_bit():
+    net_a, X, y = random_problem(N=120)
+    net_b, _, _ = random_problem(N=120)
+    X_before = X.copy()
+    np.random.seed(3)
+    stats = net_a.train(X, y, X, y, learning_rate=0.05, reg=0.01, num_iters=37, batch_size=25)
+    np.random.seed(3)
+    losses = plain_train(net_b, X, y, learning_rate=0.05, reg=0.01, num_iters=37, batch_size=25)
+    assert stats["loss_history"] == losses
+    for name in net_a.params:
+        np.testing.assert_array_equal(net_a.params[name], net_b.params[name])
+    np.testing.assert_array_equal(X, X_before)
+
+
+def test_float32_data_computes_in_float32_close_to_float64():
+    net64, X, y = random_problem()
+    net32, _, _ = random_problem()
+    X32 = X.astype(np.float32)
+    np.random.seed(5)
+    stats64 = net64.train(X, y, X, y, learning_rate=0.05, reg=0.01, num_iters=20, batch_size=32)
+    np.random.seed(5)
+    stats32 = net32.train(X32, y, X32, y, learning_rate=0.05, reg=0.01, num_iters=20, batch_size=32)
+    assert all(p.dtype == np.float32 for p in net32.params.values())
+    scores32 = net32.loss(X32)
+    loss32, grads32 = net32.loss(X32, y, reg=0.01)
+    assert scores32.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads32.values())
+    assert np.asarray(loss32).dtype == np.float32
+    np.testing.assert_allclose(stats32["loss_history"], stats64["loss_history"], rtol=1e-4)
+    for name in net64.params:
+        np.testing.assert_allclose(net32.params[name], net64.params[name], rtol=1e-3, atol=1e-5)
+    # and the float32 gradients are those of the plain float64 formulas, to float32 precision
+    _, loss_ref, grads_ref = plain_loss(net32.params, X32, y, 0.01)
+    assert abs(loss32 - loss_ref) < 1e-5 * abs(loss_ref)
+    for name in grads32:
+        assert max_rel(grads32[name], grads_ref[name]) < 1e-4, name
+
+
+def test_dtype_option():
+    np.random.seed(0)
+    net64 = TwoLayerNet(5, 4, 3)
+    np.random.seed(0)
+    net32 = TwoLayerNet(5, 4, 3, dtype=np.float32)
+    for name in net64.params:
+        assert net32.params[name].dtype == np.float32
+        np.testing.assert_array_equal(net32.params[name], net64.params[name].astype(np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        TwoLayerNet(5, 4, 3, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------
+# The course's toy numbers, as the notebook prints them
+# ----------------------------------------------------------------------------
+
+CORRECT_SCORES = np.asarray([
+    [-0.81233741, -1.27654624, -0.70335995],
+    [-0.17129677, -1.18803311, -0.47310444],
+    [-0.51590475, -1.01354314, -0.8504215],
+    [-0.15419291, -0.48629638, -0.52901952],
+    [-0.00618733, -0.12435261, -0.15226949]])
+
+
+def toy_model():
+    np.random.seed(0)
+    return TwoLayerNet(4, 10, 3, std=1e-1)
+
+
+def toy_data():
+    np.random.seed(1)
+    return 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
+
+
+def test_course_toy_numbers():
+    net = toy_model()
+    X, y = toy_data()
+    assert "%.2e" % np.sum(np.abs(net.loss(X) - CORRECT_SCORES)) == "3.68e-08"
+    loss, grads = net.loss(X, y, reg=0.05)
+    assert "%.2e" % abs(loss - 1.30378789133) == "1.79e-13"
+    for name in sorted(grads):
+        f = lambda W: net.loss(X, y, reg=0.05)[0]
+        error = rel_error(eval_numerical_gradient(f, net.params[name], verbose=False), grads[name])
+        assert error < 1e-8, name
+    # the notebook's toy training: a fresh model, the random state as left by its seed
+    net = toy_model()
+    stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100, verbose=False)
+    assert abs(stats["loss_history"][-1] - 0.017149607938732093) <= 1e-15
