@@ -8,8 +8,13 @@ subset's shape when they are missing):
 
 - sequential: search(n_jobs=1), one configuration after the other in this
   process, NumPy's BLAS with its default number of threads;
+- sequential, 1 BLAS thread: the same, limited to one BLAS thread (what
+  each worker below gets; the speedup over it is the scaling of the workers);
 - 2 workers: search(n_jobs=2), two loky processes with one BLAS thread each
   (the process start-up and the transfer of the data are included).
+
+The sequential run already uses every core through BLAS threads, so the
+speedup of the workers over it is bounded by how well BLAS threads scale.
 
 The two runs alternate (their order swaps at every repeat); the medians and
 the speedup are printed, and the two runs must give the same results.
@@ -55,14 +60,16 @@ def main(argv=None):
 
     X, y, Xv, yv, source = load(np.dtype(args.dtype))
     configs = grid(hidden_size=[50, 100], learning_rate=[1e-3, 5e-4], reg=[0.1, 0.25, 0.5])
-    times = {"sequential": [], "2 workers": []}
+    jobs = {"sequential": (1, None), "sequential, 1 BLAS thread": (1, 1), "2 workers": (2, None)}
+    times = {name: [] for name in jobs}
     out = {}
-    jobs = {"sequential": 1, "2 workers": 2}
     for r in range(args.repeat):
         order = list(jobs) if r % 2 == 0 else list(jobs)[::-1]
         for name in order:
+            n_jobs, blas_threads = jobs[name]
             t0 = time.perf_counter()
-            out[name], _ = search(configs, X, y, Xv, yv, n_jobs=jobs[name], num_iters=args.iters)
+            out[name], _ = search(configs, X, y, Xv, yv, n_jobs=n_jobs, blas_threads=blas_threads,
+                                  num_iters=args.iters)
             times[name].append(time.perf_counter() - t0)
 
     blas, threads = blas_info()
@@ -72,13 +79,15 @@ def main(argv=None):
           % (np.__version__, blas, threads, source, args.dtype, len(X)))
     print("%d configurations x %d iterations (batch 200), median of %d run(s):\n"
           % (len(configs), args.iters, args.repeat))
-    seq, par = (statistics.median(times[k]) for k in jobs)
-    print("  sequential (n_jobs=1, %d BLAS threads): %7.1f s" % (threads, seq))
+    seq, seq1, par = (statistics.median(times[k]) for k in jobs)
+    print("  sequential (n_jobs=1, %d BLAS threads):    %6.1f s" % (threads, seq))
+    print("  sequential (n_jobs=1, 1 BLAS thread):     %6.1f s" % seq1)
     print("  2 workers  (n_jobs=2, 1 BLAS thread each): %5.1f s" % par)
-    print("  speedup: %.2fx\n" % (seq / par))
+    print("  speedup of 2 workers: %.2fx over sequential, %.2fx over sequential with 1 thread\n"
+          % (seq / par, seq1 / par))
     same = all(a["val_acc"] == b["val_acc"] and a["config"] == b["config"]
-               for a, b in zip(out["sequential"], out["2 workers"]))
-    print("same validation accuracies in both runs: %s\n" % ("yes" if same else "NO"))
+               for name in jobs for a, b in zip(out["sequential"], out[name]))
+    print("same validation accuracies in all runs: %s\n" % ("yes" if same else "NO"))
     print(format_table(out["2 workers"]))
 
 
