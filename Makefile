@@ -8,12 +8,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA := datasets/cifar-10-batches-py
 BUILD := build
+SUBMISSIONS ?= submissions
+GRADES ?= grades
+JOBS ?= 2
 
-.PHONY: run test data env notebooks clean help
+.PHONY: run test data env release grade clean help
 
 help:
 	@echo "make run    create .venv, fetch CIFAR-10, execute notebooks/two_layer_net.ipynb, write HTML"
 	@echo "make test   run the whole test suite (unit tests and nbval runs of the notebooks)"
+	@echo "make release                      (instructors) write the student kit to build/student-kit"
+	@echo "make grade SUBMISSIONS=dir GRADES=dir JOBS=2   (instructors) autograde <student>.zip files"
 
 env: $(STAMP)
 
@@ -30,7 +35,7 @@ data: $(STAMP)
 run: data
 	@mkdir -p $(BUILD)
 	$(PY) -m jupyter nbconvert --to notebook --execute \
-	    --ExecutePreprocessor.timeout=1800 \
+	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False \
 	    --output-dir $(BUILD) notebooks/two_layer_net.ipynb
 	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD) $(BUILD)/two_layer_net.ipynb
 	@echo
@@ -39,6 +44,12 @@ run: data
 
 test: data
 	$(PY) -m pytest
+
+release: $(STAMP)
+	$(PY) -m kit release $(BUILD)/student-kit
+
+grade: $(STAMP)
+	$(PY) -m kit grade $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

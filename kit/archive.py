@@ -1,0 +1,169 @@
+"""Unpack a submission zip safely: only allow-listed files, bounded sizes, nothing outside.
+
+Every member is checked before a byte is written:
+- its name must decode (UTF-8 flag, or plain ASCII), be relative, have no `..`
+  part, backslash, drive letter or control character, and be on the allow-list;
+- it must be a regular file (no symlink, device or directory entry that matters);
+- declared sizes are bounded, and the actual bytes are counted while
+  extracting, so that a zip bomb that lies about its size stops at the limit.
+Too many members, or a total above the limit, reject the whole archive.
+Files are created with O_EXCL | O_NOFOLLOW under directories made here.
+"""
+import os
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+MAX_MEMBERS = 100
+MAX_FILE = 8 * 2**20      # one member, uncompressed
+MAX_TOTAL = 40 * 2**20    # all accepted members, uncompressed
+CHUNK = 64 * 1024
+
+
+class ArchiveRejected(Exception):
+    """The archive as a whole cannot be graded (not a zip, too many members, too large)."""
+
+
+@dataclass
+class Extraction:
+    files: list = field(default_factory=list)      # relative paths written
+    messages: list = field(default_factory=list)   # what was ignored, and why
+
+
+def _member_name(info):
+    """The member's name, or None when it cannot be decoded unambiguously."""
+    name = info.filename
+    if not (info.flag_bits & 0x800):
+        # No UTF-8 flag: Python decoded the raw bytes as cp437; accept plain ASCII only.
+        try:
+            name.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in name) or "\udc80" <= max(name or "a") <= "\udcff":
+        return None
+    return name
+
+
+def _is_symlink(info):
+    mode = info.external_attr >> 16
+    return stat.S_ISLNK(mode) if mode else False
+
+
+def _safe_relative(name):
+    """The normalised relative POSIX path of `name`, or None when it escapes or is absolute."""
+    if not name or "\\" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None
+    parts = PurePosixPath(name).parts
+    if any(p in ("..", "") for p in parts):
+        return None
+    parts = [p for p in parts if p != "."]
+    return "/".join(parts) if parts else None
+
+
+def extract(zip_path, dest, allowed):
+    """
+    Extract the allow-listed members of `zip_path` into `dest`.
+
+    Inputs:
+    - zip_path: The submission archive.
+    - dest: Directory to write into (existing files on the allow-list are replaced).
+    - allowed: Relative POSIX paths a submission may hold.
+
+    Returns:
+    - An Extraction (files written, messages about everything ignored).
+
+    Raises:
+    - ArchiveRejected when the archive cannot be read or breaks a global limit.
+    """
+    dest = Path(dest).resolve()
+    allowed = set(allowed)
+    result = Extraction()
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ArchiveRejected(f"not a readable zip file ({err})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ArchiveRejected(f"the zip has {len(infos)} members, more than the limit of {MAX_MEMBERS}")
+        chosen, total = [], 0
+        for info in infos:
+            raw = info.filename
+            name = _member_name(info)
+            if name is None:
+                result.messages.append(f"ignored a member whose name cannot be decoded: {raw!r}")
+                continue
+            if info.is_dir():
+                continue
+            rel = _safe_relative(name)
+            if rel is None:
+                result.messages.append(f"ignored {name!r}: absolute path or path outside the kit")
+                continue
+            if _is_symlink(info):
+                result.messages.append(f"ignored {rel}: symbolic links are not accepted")
+                continue
+            if rel not in allowed:
+                result.messages.append(f"ignored {rel}: not a file you may change")
+                continue
+            if rel in {r for r, _ in chosen}:
+                result.messages.append(f"ignored a second copy of {rel}")
+                continue
+            if info.file_size > MAX_FILE:
+                result.messages.append(f"ignored {rel}: {info.file_size} bytes, more than {MAX_FILE}")
+                continue
+            total += info.file_size
+            chosen.append((rel, info))
+        if total > MAX_TOTAL:
+            raise ArchiveRejected(f"the accepted files add up to {total} bytes, more than {MAX_TOTAL}")
+        written = 0
+        for rel, info in chosen:
+            target = dest.joinpath(*rel.split("/"))
+            if dest not in target.parents:
+                result.messages.append(f"ignored {rel}: outside the kit")
+                continue
+            ok, size = _write_member(zf, info, target, dest, min(MAX_FILE, MAX_TOTAL - written))
+            if ok:
+                written += size
+                result.files.append(rel)
+            else:
+                result.messages.append(f"ignored {rel}: larger than declared or than the limit "
+                                       f"(zip bomb?), or unreadable")
+    return result
+
+
+def _make_parents(target, dest):
+    """Create the parent directories of target under dest, refusing symlinked ones."""
+    current = dest
+    for part in target.relative_to(dest).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise OSError(f"{current} is a symbolic link")
+        current.mkdir(exist_ok=True)
+
+
+def _write_member(zf, info, target, dest, limit):
+    tmp = target.with_name(target.name + ".part")
+    size = 0
+    try:
+        _make_parents(target, dest)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit or size > info.file_size:
+                    raise ValueError("too large")
+                out.write(chunk)
+        if target.is_symlink():
+            target.unlink()
+        os.replace(tmp, target)
+        return True, size
+    except (OSError, ValueError, zipfile.BadZipFile, RuntimeError, EOFError, NotImplementedError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False, 0

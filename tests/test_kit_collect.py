@@ -1,0 +1,83 @@
+"""`python -m kit collect` (student side, in a released kit): checks, then submission.zip."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kit.files import student_files
+
+SOURCE = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("collect") / "kit"
+    subprocess.run([sys.executable, "-m", "kit", "release", str(dest)], cwd=SOURCE, check=True,
+                   capture_output=True)
+    return dest
+
+
+def collect(kit):
+    return subprocess.run([sys.executable, "-m", "kit", "collect"], cwd=kit, capture_output=True,
+                          text=True, timeout=300)
+
+
+def mark_executed(kit, error_in=None):
+    """Pretend every notebook ran: execution counts on all code cells (an error in one, optionally)."""
+    for path in sorted((kit / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        n = 0
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                n += 1
+                cell.execution_count = n
+                if error_in and error_in in cell.source and path.name == "two_layer_net.ipynb":
+                    cell.outputs = [nbformat.v4.new_output("error", ename="TypeError", evalue="boom",
+                                                           traceback=[])]
+        nbformat.write(nb, path)
+
+
+def test_unexecuted_notebooks_are_refused_with_the_cell(released, tmp_path):
+    proc = collect(released)
+    assert proc.returncode == 1
+    assert "notebooks/two_layer_net.ipynb: code cell 1" in proc.stderr
+    assert "was not executed" in proc.stderr
+    assert not (released / "submission.zip").exists()
+
+
+def test_collect_writes_exactly_the_student_files(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    (kit / "conftest.py").write_text("x = 1\n")
+    (kit / "cs231n" / "extra.py").write_text("x = 1\n")
+    proc = collect(kit)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(kit / "submission.zip") as zf:
+        names = sorted(zf.namelist())
+    assert names == sorted(student_files(released))
+    assert "cs231n/layers.py" in names and "notebooks/two_layer_net.ipynb" in names
+    assert "conftest.py" not in names and "cs231n/extra.py" not in names
+
+
+def test_error_outputs_are_refused(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit, error_in="# Check: toy loss")
+    proc = collect(kit)
+    assert proc.returncode == 1
+    assert "two_layer_net.ipynb: code cell" in proc.stderr and "TypeError: boom" in proc.stderr
+
+
+def test_code_that_does_not_import_is_refused(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    path = kit / "cs231n" / "layers.py"
+    path.write_text(path.read_text() + "\ndef broken(:\n")
+    proc = collect(kit)
+    assert proc.returncode == 1
+    assert "cs231n.layers does not import" in proc.stderr and "SyntaxError" in proc.stderr

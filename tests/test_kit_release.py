@@ -1,0 +1,207 @@
+"""`python -m kit release`: stubs every region, leaks no solution line, fails the checks."""
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kit.files import source_files, student_files
+from kit.leaks import find_leaks
+from kit.nbrelease import release_notebook
+from kit.regions import END, START, find_regions
+from kit.release import release
+
+SOURCE = Path(__file__).resolve().parents[1]
+NOTEBOOK = "notebooks/two_layer_net.ipynb"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("release") / "kit"
+    subprocess.run([sys.executable, "-m", "kit", "release", str(dest)], cwd=SOURCE, check=True,
+                   capture_output=True)
+    return dest
+
+
+def released_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def only_literal_assignments(source):
+    try:
+        body = ast.parse(source).body
+        return bool(body) and all(isinstance(n, ast.Assign) and ast.literal_eval(n.value) is not None
+                                  for n in body)
+    except (SyntaxError, ValueError):
+        return False
+
+
+def instructor_secrets():
+    """Non-trivial region lines of the instructor source that appear nowhere outside a region.
+
+    Computed here independently of kit.leaks: .py regions, notebook regions, solution
+    cells without markers, and the explanation cell after each inline question.
+    """
+    inside, outside = set(), set()
+
+    def add(lines, spans):
+        hidden = {i for s, e in spans for i in range(s + 1, e)}
+        for i, line in enumerate(lines):
+            (inside if i in hidden else outside).add(line.strip())
+
+    for rel in source_files(SOURCE):
+        path = SOURCE / rel
+        if rel.endswith(".py"):
+            lines = path.read_text().splitlines()
+            add(lines, find_regions(lines))
+        elif rel.endswith(".ipynb"):
+            cells = nbformat.read(path, as_version=4).cells
+            for k, cell in enumerate(cells):
+                lines = cell.source.splitlines()
+                tags = cell.metadata.get("tags", [])
+                before = cells[k - 1] if k else None
+                after_question = before is not None and ("inline-question" in before.metadata.get("tags", [])
+                                                         or (before.cell_type == "code" and "solution" in
+                                                             before.metadata.get("tags", [])
+                                                             and only_literal_assignments(before.source)))
+                if cell.cell_type == "markdown" and (after_question or "solution" in tags):
+                    inside.update(line.strip() for line in lines)
+                elif cell.cell_type == "code" and START in cell.source:
+                    add(lines, find_regions(lines))
+                elif cell.cell_type == "code" and "solution" in tags:
+                    inside.update(line.strip() for line in lines if not line.lstrip().startswith("#"))
+                else:
+                    outside.update(line.strip() for line in lines)
+    return {line for line in inside - outside if len(line) >= 8}
+
+
+def test_release_contains_no_line_of_the_reference_solution(released):
+    secrets = instructor_secrets()
+    assert len(secrets) > 20, "the instructor source should hold a reference solution"
+    for path in released_files(released):
+        text = path.read_text(errors="replace")
+        if path.suffix == ".ipynb":
+            text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells) + "\n" + text
+        lines = {line.strip() for line in text.splitlines()}
+        leaked = sorted(s for s in secrets if s in lines or (len(s) >= 20 and s in text))
+        assert not leaked, f"{path.relative_to(released)} holds solution lines: {leaked[:5]}"
+    assert find_leaks(SOURCE, released) == []
+
+
+def test_regions_are_stubbed_with_markers_unchanged(released):
+    for rel in student_files(SOURCE):
+        if not rel.endswith(".py"):
+            continue
+        src, out = (SOURCE / rel).read_text(), (released / rel).read_text()
+        assert src.count(START) == out.count(START) and src.count(END) == out.count(END), rel
+        lines = out.splitlines()
+        for s, e in find_regions(lines):
+            body = [line.strip() for line in lines[s + 1:e]]
+            assert body == ["# TODO: write your code here.", "pass"], (rel, body)
+
+
+def test_released_package_imports_and_returns_placeholders(released):
+    code = ("import numpy as np\n"
+            "from cs231n import layers\n"
+            "from cs231n.classifiers.neural_net import TwoLayerNet\n"
+            "out, _ = layers.affine_forward(np.ones((2, 3)), np.ones((3, 4)), np.ones(4))\n"
+            "assert out is None\n"
+            "assert TwoLayerNet(4, 10, 3).loss(np.ones((5, 4))) is None\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=released, capture_output=True, text=True)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_release_leaves_out_instructor_tools_but_keeps_collect(released):
+    names = {p.relative_to(released).as_posix() for p in released_files(released)}
+    assert "kit/collect.py" in names and "kit/__main__.py" in names
+    assert not any(n.startswith(("tests/", "bench/", ".ci/", "kit/checks/")) for n in names)
+    for gone in ("kit/grade.py", "kit/sandbox.py", "kit/runner.py", "kit/compare.py", "kit/release.py",
+                 "kit/leaks.py"):
+        assert gone not in names
+    proc = subprocess.run([sys.executable, "-m", "kit", "grade", "x", "--out", "y"], cwd=released,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "instructor command" in proc.stderr
+
+
+def test_released_notebook_keeps_check_outputs_only(released):
+    src = nbformat.read(SOURCE / NOTEBOOK, as_version=4)
+    out = nbformat.read(released / NOTEBOOK, as_version=4)
+    assert len(out.cells) == len([c for c in src.cells if "hidden" not in c.metadata.get("tags", [])])
+    for cell in out.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is None
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags or "NBVAL_IGNORE_OUTPUT" in cell.source:
+            assert cell.outputs == []
+        if cell.source.startswith("# Check:"):
+            ref = next(c for c in src.cells if c.source == cell.source)
+            assert cell.outputs and [o.get("text") for o in cell.outputs] == [o.get("text") for o in ref.outputs]
+
+
+def test_hidden_cells_are_removed_and_markerless_solutions_stubbed():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["hidden"]}),
+        nbformat.v4.new_code_cell("# Pick one\nanswer = [2, 4]\nextra = compute()", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("# Your answer\nq = 'b'", metadata={"tags": ["solution", "inline-question"]}),
+        nbformat.v4.new_markdown_cell("**Your explanation:** because b is right."),
+    ])
+    out = release_notebook(nb)
+    assert len(out.cells) == 3
+    assert out.cells[0].source == "# Pick one\nanswer = None  # TODO: your answer\nextra = None  # TODO: your answer"
+    assert out.cells[1].source == "# Your answer\nq = None  # TODO: your answer"
+    assert out.cells[2].source == "**Your explanation:** *Fill this in.*"
+
+
+def test_free_text_answers_keep_only_their_labels():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("inline_question_1_answer = [1, 2]", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_markdown_cell("$\\color{blue}{\\textit Your Answer:}$ 1 and 2.\n\n"
+                                      "$\\color{blue}{\\textit Your Explanation:}$ The sigmoid saturates.",
+                                      metadata={"tags": ["solution"]}),
+    ])
+    out = release_notebook(nb)
+    assert out.cells[0].source == "inline_question_1_answer = None  # TODO: your answer"
+    assert out.cells[1].source == ("$\\color{blue}{\\textit Your Answer:}$ *Fill this in.*\n\n"
+                                   "$\\color{blue}{\\textit Your Explanation:}$ *Fill this in.*")
+
+
+def test_release_refuses_a_leak(tmp_path):
+    src = tmp_path / "src"
+    (src / "cs231n").mkdir(parents=True)
+    (src / "cs231n/mod.py").write_text(f"def f(x):\n    y = None\n    {START}\n    y = x * 42 + 17\n"
+                                       f"    {END}\n    return y\n")
+    (src / "NOTES.md").write_text("Hint:\n\n    y = x * 42 + 17\n")
+    with pytest.raises(ValueError, match="leak"):
+        release(src, tmp_path / "out")
+    (src / "NOTES.md").write_text("no hint\n")
+    assert release(src, tmp_path / "out2") == ["NOTES.md", "cs231n/mod.py"]
+
+
+def _nbval(kit, last_check, tmp_path):
+    """nbval on the kit's notebook cut after the check cell `last_check`."""
+    nb = nbformat.read(kit / NOTEBOOK, as_version=4)
+    stop = next(i for i, c in enumerate(nb.cells) if c.source.startswith(f"# Check: {last_check}"))
+    nb.cells = nb.cells[:stop + 1]
+    path = kit / "notebooks" / "_cut.ipynb"
+    nbformat.write(nb, path)
+    env = dict(os.environ, MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1")
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with",
+             "notebooks/sanitize.cfg", "-p", "no:cacheprovider", "-o", "addopts=", "-q",
+             "notebooks/_cut.ipynb"], cwd=kit, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        path.unlink()
+
+
+def test_released_kit_fails_the_checks_where_the_source_passes(released, tmp_path):
+    student = _nbval(released, "toy loss", tmp_path)
+    assert student.returncode != 0
+    assert "Cell 2" in student.stdout and "Cell 3" in student.stdout, student.stdout[-2000:]
+    instructor = _nbval(SOURCE, "toy loss", tmp_path)
+    assert instructor.returncode == 0, instructor.stdout[-3000:]
