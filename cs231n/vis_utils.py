@@ -1,4 +1,10 @@
-"""Pictures of images and of first-layer weights."""
+"""
+Pictures of images and of first-layer weights.
+
+The interactive views of training (weight_explorer for the first-layer templates
+over the snapshots of one or more runs, boundary_explorer for nets on 2-D inputs)
+live in cs231n.weight_viewer and can be imported from here too.
+"""
 from math import ceil, sqrt
 
 import numpy as np
@@ -126,3 +132,15 @@ def show_net_weights(net, layout="channels_first", ax=None):
     image = ax.imshow(grid.astype("uint8"))
     ax.axis("off")
     return image
+
+
+_VIEWER_NAMES = ("weight_explorer", "boundary_explorer", "top_classes", "CIFAR10_CLASSES")
+
+
+def __getattr__(name):
+    # The interactive viewers live in cs231n.weight_viewer; import it on first use
+    # so that this module stays light (no ipywidgets, no matplotlib at import).
+    if name in _VIEWER_NAMES:
+        from cs231n import weight_viewer
+        return getattr(weight_viewer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,3 +42,31 @@ def test_first_layer_images_undo_the_flattening(layout, flatten):
 def test_first_layer_images_rejects_non_image_layer():
     with pytest.raises(ValueError, match=r"shape \(3072, H\)"):
         first_layer_images(np.zeros((2, 100)))
+
+
+def test_vis_utils_exposes_the_interactive_viewers():
+    import cs231n.vis_utils as vis_utils
+    from cs231n import weight_viewer
+    from cs231n.vis_utils import CIFAR10_CLASSES, boundary_explorer, weight_explorer
+
+    assert weight_explorer is weight_viewer.weight_explorer
+    assert boundary_explorer is weight_viewer.boundary_explorer
+    assert CIFAR10_CLASSES == ("plane", "car", "bird", "cat", "deer",
+                               "dog", "frog", "horse", "ship", "truck")
+    with pytest.raises(AttributeError, match="no_such_viewer"):
+        vis_utils.no_such_viewer
+
+
+def test_show_net_weights_draws_the_templates():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from types import SimpleNamespace
+
+    from cs231n.vis_utils import show_net_weights
+
+    net = SimpleNamespace(params={"W1": np.random.default_rng(2).standard_normal((3072, 5))})
+    fig, ax = plt.subplots()
+    image = show_net_weights(net, ax=ax)
+    assert image.get_array().shape == (3 * 32 + 2 * 3, 3 * 32 + 2 * 3, 3)
+    plt.close(fig)

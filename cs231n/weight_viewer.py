@@ -1,0 +1,796 @@
+"""
+See what the first layer learns during training, and how.
+
+weight_explorer shows the first-layer weights of one or more training runs as
+32x32x3 templates, one picture per snapshot taken during training, with a
+slider over the snapshots, the loss and accuracy curves marked at the chosen
+iteration, and one hidden unit enlarged with the classes it votes for most
+through W2. boundary_explorer does the same for networks on 2-D inputs (the
+spiral), where the first layer is not an image: it draws the decision
+boundary at each snapshot.
+
+Both return an object that a notebook displays twice over:
+- an ipywidgets view, for a live kernel (Jupyter, VS Code);
+- a self-contained HTML page fragment (PNG frames embedded as base64, an
+  <input type="range"> and a few lines of JavaScript), which is what a notebook
+  exported by nbconvert shows, with no kernel and no network. In a live front
+  end it hides itself once the widget view is on the page.
+"""
+import base64
+import html
+import io
+import json
+import uuid
+
+import numpy as np
+
+from cs231n.vis_utils import first_layer_images, visualize_grid
+
+CIFAR10_CLASSES = ("plane", "car", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+# ---------------------------------------------------------------------------
+# Messages instead of tracebacks
+# ---------------------------------------------------------------------------
+
+class ViewerMessage(object):
+    """
+    What the explorers return when there is nothing to show: a short
+    explanation that a notebook displays (as text and as HTML) instead of a
+    traceback.
+    """
+
+    def __init__(self, message):
+        self.message = message
+
+    def __repr__(self):
+        return self.message
+
+    __str__ = __repr__
+
+    def _repr_html_(self):
+        return ('<div class="cs231n-viewer-message" style="border-left:4px solid #d9a400;'
+                'background:#fff8e0;padding:6px 10px;font-family:sans-serif;">'
+                + html.escape(self.message) + '</div>')
+
+
+# ---------------------------------------------------------------------------
+# Training runs
+# ---------------------------------------------------------------------------
+
+class TrainingRun(object):
+    """
+    One training run, in the form the explorers use.
+
+    Attributes:
+    - name: A label for the run.
+    - iters: List of S iterations at which W1 was recorded.
+    - W1s: List of S arrays of shape (D, H), the matching copies of W1.
+    - loss_history: List of losses, one per iteration.
+    - train_acc_history, val_acc_history: Lists of accuracies, one per epoch.
+    - acc_iters: Array of the iterations at which the accuracies were taken.
+    - W2: Array of shape (H, C) of the final network, or None.
+    """
+
+    source_missing = False  # True for a run given as None (not trained yet)
+
+    def __init__(self, name, stats, net=None, iterations_per_epoch=None):
+        self.name = str(name)
+        iters, W1s = stats.get("snapshot_iters"), stats.get("W1_snapshots")
+        self.iters = [] if iters is None else [int(it) for it in iters]
+        self.W1s = [] if W1s is None else list(W1s)
+        if len(self.iters) != len(self.W1s):
+            raise ValueError(f"run {self.name!r}: snapshot_iters has {len(self.iters)} entries "
+                             f"but W1_snapshots has {len(self.W1s)}")
+        history = lambda key: np.asarray(stats.get(key) if stats.get(key) is not None else [],
+                                         dtype=np.float64)
+        self.loss_history = history("loss_history")
+        self.train_acc_history = history("train_acc_history")
+        self.val_acc_history = history("val_acc_history")
+        params = getattr(net, "params", None) or {}
+        self.W2 = params.get("W2")
+        num_acc = max(len(self.train_acc_history), len(self.val_acc_history))
+        if iterations_per_epoch is None:
+            iterations_per_epoch = stats.get("iterations_per_epoch")
+        if iterations_per_epoch is None:
+            # TwoLayerNet.train records accuracies at iterations 0, e, 2e, ... below
+            # len(loss_history): e lies between L / n and L / (n - 1); take the middle.
+            L = max(len(self.loss_history), 1)
+            iterations_per_epoch = L / max(num_acc - 0.5, 1.0)
+        self.acc_iters = np.arange(num_acc) * float(iterations_per_epoch)
+
+    @property
+    def last_iter(self):
+        return max([len(self.loss_history)] + self.iters[-1:])
+
+    def index_at(self, iteration):
+        """Index of the last snapshot taken at or before `iteration` (0 if none)."""
+        i = int(np.searchsorted(self.iters, iteration, side="right")) - 1
+        return max(i, 0)
+
+
+def as_run(name, source):
+    """
+    Turn what training returned into a TrainingRun.
+
+    Inputs:
+    - name: A label for the run.
+    - source: One of
+      - (stats, net): stats from TwoLayerNet.train(..., snapshot_every=k), net the
+        trained network (its W2 gives the classes of each hidden unit);
+      - stats alone;
+      - a Solver after solver.train() with snapshots (attributes snapshot_iters,
+        W1_snapshots, loss_history, train_acc_history, val_acc_history, model);
+      - a TrainingRun.
+
+    Returns:
+    - A TrainingRun.
+    """
+    if isinstance(source, TrainingRun):
+        return source
+    if source is None or (isinstance(source, tuple) and source and source[0] is None):
+        run = TrainingRun(name, {})
+        run.source_missing = True
+        return run
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], dict):
+        return TrainingRun(name, source[0], source[1])
+    if isinstance(source, dict):
+        return TrainingRun(name, source)
+    if hasattr(source, "loss_history") and hasattr(source, "model"):
+        stats = {key: getattr(source, key, None) for key in
+                 ("snapshot_iters", "W1_snapshots", "loss_history",
+                  "train_acc_history", "val_acc_history")}
+        ipe = None
+        if hasattr(source, "X_train") and hasattr(source, "batch_size"):
+            ipe = max(len(source.X_train) // source.batch_size, 1)
+        return TrainingRun(name, stats, source.model, iterations_per_epoch=ipe)
+    raise TypeError(f"run {name!r}: expected (stats, net), a stats dict or a Solver, "
+                    f"got {type(source).__name__}")
+
+
+def _as_runs(runs):
+    """A list of TrainingRuns from one run or a dict {name: run}."""
+    if isinstance(runs, dict) and not ("loss_history" in runs or "W1_snapshots" in runs):
+        if not runs:
+            raise ValueError("runs: expected at least one run, got an empty dict")
+        return [as_run(name, source) for name, source in runs.items()]
+    return [as_run("run", runs)]
+
+
+def _check_runs(runs):
+    """A ViewerMessage saying why runs cannot be shown as templates, or None."""
+    for run in runs:
+        if run.source_missing:
+            return ViewerMessage(f"Run {run.name!r} is None: train it first (with "
+                                 f"snapshot_every=k), then show it.")
+        if not run.W1s:
+            return ViewerMessage(
+                f"No weight snapshots in run {run.name!r}: nothing to step through. Train with "
+                f"snapshots, e.g. stats = net.train(..., snapshot_every=50) or "
+                f"Solver(..., snapshot_every=50), then pass (stats, net) or the solver.")
+        shape = np.shape(run.W1s[0])
+        if len(shape) != 2 or shape[0] != 3 * 32 * 32:
+            return ViewerMessage(
+                f"Run {run.name!r}: W1 has shape {shape}, so its columns are not 32x32x3 "
+                f"images and cannot be drawn as templates. For a network on 2-D inputs "
+                f"(the spiral), draw its decision boundary at each snapshot with "
+                f"cs231n.vis_utils.boundary_explorer(X, y, snapshot_iters, snapshots, predict).")
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Pictures
+# ---------------------------------------------------------------------------
+
+def _png(img, colors=None):
+    """PNG bytes of a uint8 image of shape (H, W, 3); colors: palette size, or None."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(img))
+    if colors is not None:
+        picture = picture.quantize(colors, method=Image.Quantize.FASTOCTREE)
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _data_uri(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _weight_grid(W1, layout, padding=1, factor=1):
+    """
+    The templates of W1 as one uint8 grid image.
+
+    Inputs:
+    - W1: Weights of shape (3072, H).
+    - layout: See first_layer_images.
+    - padding: Pixels between templates.
+    - factor: Shrink each 32x32 template by this factor (averaging blocks).
+
+    Returns a tuple of:
+    - grid: Array of shape (G*S + (G-1)*padding, G*S + (G-1)*padding, 3), S = 32 // factor.
+    - G: Number of templates per row.
+    """
+    images = first_layer_images(np.asarray(W1), layout)
+    if factor > 1:
+        N, S = images.shape[0], 32 // factor
+        images = images.reshape(N, S, factor, S, factor, 3).mean(axis=(2, 4))
+    grid = visualize_grid(images, ubound=255.0, padding=padding)
+    G = int(np.ceil(np.sqrt(images.shape[0])))
+    return grid.astype(np.uint8), G
+
+
+def _tile(grid, unit, G, padding=1, size=32):
+    y0 = (unit // G) * (size + padding)
+    x0 = (unit % G) * (size + padding)
+    return grid[y0:y0 + size, x0:x0 + size]
+
+
+def top_classes(W2, unit, k=3, class_names=CIFAR10_CLASSES):
+    """
+    The classes a hidden unit votes for most.
+
+    Inputs:
+    - W2: Second-layer weights of shape (H, C).
+    - unit: Index of the hidden unit, 0 <= unit < H.
+    - k: How many classes.
+    - class_names: C names of the classes.
+
+    Returns:
+    - A list of k tuples (class name, weight), largest weight first.
+    """
+    row = np.asarray(W2)[unit]
+    order = np.argsort(row)[::-1][:k]
+    return [(class_names[c] if c < len(class_names) else str(c), float(row[c])) for c in order]
+
+
+def _top_classes_text(run, unit, class_names):
+    if run.W2 is None or unit >= np.shape(run.W2)[0]:
+        return "strongest classes: (no W2 given)"
+    return "strongest classes: " + ", ".join(
+        f"{name} ({weight:+.3g})" for name, weight in top_classes(run.W2, unit, 3, class_names))
+
+
+class _Curves(object):
+    """The loss and accuracy curves of a run, with a marker that can move."""
+
+    def __init__(self, run, width=4.0, height=3.0, dpi=80):
+        from matplotlib.figure import Figure
+
+        self.fig = Figure(figsize=(width, height), dpi=dpi)
+        ax_loss, ax_acc = self.fig.subplots(2, 1, sharex=True)
+        ax_loss.plot(np.arange(len(run.loss_history)), run.loss_history, lw=0.6, color="C0")
+        ax_loss.set_ylabel("loss")
+        ax_loss.ticklabel_format(axis="y", useOffset=False)
+        n = len(run.acc_iters)
+        if len(run.train_acc_history) == n and n:
+            ax_acc.plot(run.acc_iters, run.train_acc_history, "-o", ms=2, label="train")
+        if len(run.val_acc_history) == n and n:
+            ax_acc.plot(run.acc_iters, run.val_acc_history, "-o", ms=2, label="val")
+            ax_acc.legend(loc="lower right", fontsize=7)
+        ax_acc.set_ylabel("accuracy")
+        ax_acc.set_xlabel("iteration")
+        ax_loss.set_xlim(0, max(run.last_iter, 1))
+        for ax in (ax_loss, ax_acc):
+            ax.tick_params(labelsize=7)
+            ax.yaxis.label.set_size(8)
+            ax.xaxis.label.set_size(8)
+        self.fig.tight_layout(pad=0.4)
+        self.axes = (ax_loss, ax_acc)
+        self.lines = [ax.axvline(0, color="C3", lw=1.2) for ax in self.axes]
+
+    def png(self, iteration=None):
+        """PNG bytes, with the marker at `iteration` (no marker for None)."""
+        for line in self.lines:
+            line.set_visible(iteration is not None)
+            if iteration is not None:
+                line.set_xdata([iteration, iteration])
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def marker_boxes(self, iteration):
+        """
+        Where the marker lines sit, in percent of the picture: a list of
+        (left, top, height), one per axes.
+        """
+        boxes = []
+        for ax in self.axes:
+            pos = ax.get_position()
+            x_pixel = ax.transData.transform((iteration, 0.0))[0]
+            left = 100.0 * x_pixel / (self.fig.get_figwidth() * self.fig.dpi)
+            boxes.append((round(left, 2), round(100.0 * (1.0 - pos.y1), 2),
+                          round(100.0 * pos.height, 2)))
+        return boxes
+
+
+def _pick(values, max_count):
+    """At most max_count of values, evenly spread, first and last kept."""
+    values = list(values)
+    if max_count is None or len(values) <= max_count:
+        return values
+    keep = np.unique(np.round(np.linspace(0, len(values) - 1, max(int(max_count), 2))).astype(int))
+    return [values[i] for i in keep]
+
+
+# ---------------------------------------------------------------------------
+# The static page: works in exported HTML with no kernel and no network
+# ---------------------------------------------------------------------------
+
+_STATIC_JS = r"""
+(function () {
+  var root = document.getElementById(%(id)s);
+  var data = JSON.parse(root.querySelector('script.wx-data').textContent);
+  var slider = root.querySelector('input.wx-frame');
+  function showUnit(r, k) {
+    var run = data.runs[r], col = root.querySelectorAll('.wx-run')[r];
+    var unitSlider = col.querySelector('input.wx-unit');
+    var unit = parseInt(unitSlider.value, 10);
+    var img = col.querySelectorAll('img.wx-grid')[run.frame[k]];
+    var s = run.zoom, step = run.tile + run.pad;
+    var box = col.querySelector('.wx-zoom');
+    box.style.backgroundImage = 'url(' + img.src + ')';
+    box.style.backgroundSize = (run.w * s) + 'px ' + (run.h * s) + 'px';
+    box.style.backgroundPosition = (-(unit %% run.cols) * step * s) + 'px ' +
+                                   (-Math.floor(unit / run.cols) * step * s) + 'px';
+    col.querySelector('.wx-unit-label').textContent = 'unit ' + unit;
+    col.querySelector('.wx-top').textContent = run.top[unit];
+  }
+  function show() {
+    var k = parseInt(slider.value, 10);
+    root.querySelector('.wx-iter').textContent = 'iteration ' + data.iters[k];
+    data.runs.forEach(function (run, r) {
+      var col = root.querySelectorAll('.wx-run')[r];
+      col.querySelectorAll('img.wx-grid').forEach(function (img, i) {
+        img.style.display = (i === run.frame[k]) ? 'block' : 'none';
+      });
+      col.querySelector('.wx-snap').textContent = 'snapshot at iteration ' + run.iters[run.frame[k]];
+      col.querySelectorAll('.wx-marker').forEach(function (m, a) {
+        var b = run.markers[k][a];
+        m.style.left = b[0] + '%%'; m.style.top = b[1] + '%%'; m.style.height = b[2] + '%%';
+      });
+      showUnit(r, k);
+    });
+  }
+  slider.addEventListener('input', show);
+  root.querySelectorAll('input.wx-unit').forEach(function (u) {
+    u.addEventListener('input', function () { show(); });
+  });
+  show();
+  // In a live front end the ipywidgets view sits just above: hide this copy once
+  // it is rendered. An exported page has the widget state in a script tag instead.
+  var tries = 0, timer = setInterval(function () {
+    tries += 1;
+    var live = data.live && document.querySelector('.' + data.live) &&
+      !document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+    if (live) { root.style.display = 'none'; }
+    if (live || tries > 40) { clearInterval(timer); }
+  }, 250);
+})();
+"""
+
+_STATIC_CSS = """
+#%(id)s {font-family: sans-serif; font-size: 13px;}
+#%(id)s .wx-runs {display: flex; flex-wrap: wrap; gap: 18px;}
+#%(id)s .wx-run {display: flex; flex-direction: column; gap: 4px;}
+#%(id)s img.wx-grid {image-rendering: pixelated; width: %(grid_px)spx;}
+#%(id)s .wx-curves {position: relative; align-self: flex-start; line-height: 0;}
+#%(id)s .wx-marker {position: absolute; width: 2px; margin-left: -1px; background: #d62728;}
+#%(id)s .wx-run > b, #%(id)s .wx-run > span, #%(id)s .wx-run > label {line-height: 1.3;}
+#%(id)s .wx-zoom {width: %(zoom_px)spx; height: %(zoom_px)spx; image-rendering: pixelated;
+  background-repeat: no-repeat; border: 1px solid #888;}
+#%(id)s input[type=range] {width: %(grid_px)spx;}
+"""
+
+
+def _static_html(runs, iters, frames, markers, curves_png, grids, top, live_class,
+                 grid_px, zoom_px, tile=32):
+    uid = "wx-" + uuid.uuid4().hex[:12]
+    data = {"iters": iters, "live": live_class, "runs": []}
+    columns = []
+    for r, run in enumerate(runs):
+        grid_pngs, G, (h, w) = grids[r]
+        data["runs"].append({
+            "frame": frames[r], "iters": [run.iters[i] for i in sorted(grid_pngs)],
+            "markers": markers[r], "cols": G, "pad": 1, "w": w, "h": h, "tile": tile,
+            "zoom": zoom_px / float(tile), "top": top[r],
+        })
+        imgs = "".join(f'<img class="wx-grid" alt="W1 of {html.escape(run.name)}" '
+                       f'src="{_data_uri(png)}">' for _, png in sorted(grid_pngs.items()))
+        marks = "".join('<div class="wx-marker"></div>' for _ in range(2))
+        H = np.shape(run.W1s[0])[1]
+        columns.append(
+            f'<div class="wx-run"><b>{html.escape(run.name)}</b>'
+            f'<span class="wx-snap"></span>{imgs}'
+            f'<div class="wx-curves"><img alt="loss and accuracy" src="{_data_uri(curves_png[r])}">'
+            f'{marks}</div>'
+            f'<label>hidden unit <input class="wx-unit" type="range" min="0" max="{H - 1}" '
+            f'value="0"> <span class="wx-unit-label"></span></label>'
+            f'<div class="wx-zoom"></div><span class="wx-top"></span></div>')
+    return (f'<div id="{uid}" class="cs231n-weight-explorer">'
+            f'<style>{_STATIC_CSS % {"id": uid, "grid_px": grid_px, "zoom_px": zoom_px}}</style>'
+            f'<div><b>First-layer weights during training</b> '
+            f'<input class="wx-frame" type="range" min="0" max="{len(iters) - 1}" '
+            f'value="{len(iters) - 1}"> <span class="wx-iter"></span></div>'
+            f'<div class="wx-runs">{"".join(columns)}</div>'
+            f'<script type="application/json" class="wx-data">{json.dumps(data)}</script>'
+            f'<script>{_STATIC_JS % {"id": json.dumps(uid)}}</script></div>')
+
+
+# ---------------------------------------------------------------------------
+# The explorer
+# ---------------------------------------------------------------------------
+
+class WeightExplorer(object):
+    """
+    The first-layer weights of one or more runs over their snapshots.
+
+    Display it in a notebook (make it the last line of a cell, or display(it)):
+    a live kernel gets the ipywidgets view (self.widget) and the exported HTML
+    gets the static copy (self.html).
+
+    Attributes (of the live view, built on first use):
+    - widget: The ipywidgets.VBox.
+    - frame_slider: SelectionSlider over the snapshot iterations (all runs).
+    - unit_sliders: One IntSlider per run, the hidden unit to enlarge.
+    - grid_images, curve_images, unit_images: One ipywidgets.Image per run.
+    - top_labels: One ipywidgets.HTML per run, the strongest classes of the unit.
+    """
+
+    def __init__(self, runs, layout="channels_first", class_names=CIFAR10_CLASSES,
+                 max_frames=12, max_bytes=400_000, grid_px=None, zoom_px=128):
+        self.runs = runs
+        self.layout = layout
+        self.class_names = class_names
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.zoom_px = zoom_px
+        self.iters = sorted(set(it for run in runs for it in run.iters))
+        self.live_class = "cs231n-wx-live-" + uuid.uuid4().hex[:12]
+        self._curves = [_Curves(run) for run in runs]
+        self._grid_cache = {}
+        self._png_cache = {}
+        self._widget = None
+        H = max(np.shape(run.W1s[0])[1] for run in runs)
+        G = int(np.ceil(np.sqrt(H)))
+        self.grid_px = grid_px or int(min(2, max(1, 320 // (33 * G))) * (33 * G - 1))
+        self._html = None
+
+    # -- pictures --------------------------------------------------------
+    def grid(self, r, i):
+        """(uint8 grid image, templates per row) of run r at its snapshot i."""
+        key = (r, i)
+        if key not in self._grid_cache:
+            self._grid_cache[key] = _weight_grid(self.runs[r].W1s[i], self.layout)
+        return self._grid_cache[key]
+
+    def grid_png(self, r, i):
+        """PNG bytes of the templates of run r at its snapshot i."""
+        if (r, i) not in self._png_cache:
+            self._png_cache[(r, i)] = _png(self.grid(r, i)[0])
+        return self._png_cache[(r, i)]
+
+    def unit_png(self, r, i, unit):
+        grid, G = self.grid(r, i)
+        tile = _tile(grid, unit, G)
+        s = max(self.zoom_px // 32, 1)
+        return _png(np.kron(tile, np.ones((s, s, 1), dtype=np.uint8)))
+
+    # -- the static copy ---------------------------------------------------
+    @property
+    def html(self):
+        """The self-contained HTML of the explorer (a str)."""
+        if self._html is None:
+            self._html = self._static_html()
+        return self._html
+
+    def _static_frames(self, iters, factor):
+        """For each run: ({snapshot index: PNG bytes}, templates per row, grid shape)."""
+        grids = []
+        for r, run in enumerate(self.runs):
+            pngs = {}
+            for i in sorted(set(run.index_at(it) for it in iters)):
+                grid, G = _weight_grid(run.W1s[i], self.layout, factor=factor)
+                pngs[i] = _png(grid, colors=64)
+            grids.append((pngs, G, grid.shape[:2]))
+        return grids
+
+    def _static_html(self):
+        # Fit the embedded pictures in max_bytes: full-size templates if they fit,
+        # else templates shrunk to 16x16, else fewer snapshots.
+        iters = _pick(self.iters, self.max_frames)
+        for factor in (1, 2):
+            grids = self._static_frames(iters, factor)
+            size = sum(len(png) for pngs, _, _ in grids for png in pngs.values())
+            if size <= self.max_bytes:
+                break
+        while size > self.max_bytes and len(iters) > 2:
+            iters = _pick(iters, max(2, int(len(iters) * self.max_bytes / size)))
+            grids = self._static_frames(iters, factor)
+            size = sum(len(png) for pngs, _, _ in grids for png in pngs.values())
+        frames, markers, top, curves = [], [], [], []
+        for r, run in enumerate(self.runs):
+            needed = sorted(grids[r][0])
+            frames.append([needed.index(run.index_at(it)) for it in iters])
+            markers.append([self._curves[r].marker_boxes(min(it, run.last_iter)) for it in iters])
+            H = np.shape(run.W1s[0])[1]
+            top.append([_top_classes_text(run, u, self.class_names) for u in range(H)])
+            curves.append(self._curves[r].png(None))
+        return _static_html(self.runs, iters, frames, markers, curves, grids, top,
+                            self.live_class, self.grid_px, self.zoom_px, tile=32 // factor)
+
+    # -- the live view -----------------------------------------------------
+    @property
+    def widget(self):
+        """The ipywidgets view (built on first use)."""
+        if self._widget is None:
+            self._widget = self._build_widget()
+        return self._widget
+
+    def _build_widget(self):
+        import ipywidgets as widgets
+
+        options = [(str(it), it) for it in self.iters]
+        self.frame_slider = widgets.SelectionSlider(
+            options=options, value=self.iters[-1], description="iteration",
+            continuous_update=False, layout=widgets.Layout(width="420px"))
+        self.grid_images, self.curve_images, self.unit_images = [], [], []
+        self.unit_sliders, self.top_labels, self.snap_labels = [], [], []
+        columns = []
+        for r, run in enumerate(self.runs):
+            H = np.shape(run.W1s[0])[1]
+            self.snap_labels.append(widgets.HTML())
+            self.grid_images.append(widgets.Image(
+                format="png", layout=widgets.Layout(width=f"{self.grid_px}px")))
+            self.curve_images.append(widgets.Image(format="png"))
+            self.unit_sliders.append(widgets.IntSlider(
+                value=0, min=0, max=H - 1, description="hidden unit",
+                continuous_update=False))
+            self.unit_images.append(widgets.Image(format="png"))
+            self.top_labels.append(widgets.HTML())
+            self.unit_sliders[r].observe(lambda change, r=r: self._update(r, unit_only=True),
+                                         names="value")
+            columns.append(widgets.VBox([
+                widgets.HTML(f"<b>{html.escape(run.name)}</b>"), self.snap_labels[r],
+                self.grid_images[r], self.curve_images[r], self.unit_sliders[r],
+                self.unit_images[r], self.top_labels[r]]))
+        self.frame_slider.observe(lambda change: self._update(), names="value")
+        box = widgets.VBox([widgets.HTML("<b>First-layer weights during training</b>"),
+                            self.frame_slider, widgets.HBox(columns)])
+        box.add_class(self.live_class)
+        self._update()
+        return box
+
+    def _update(self, only=None, unit_only=False):
+        """Redraw run `only` (default: all) for the values of the sliders."""
+        it = self.frame_slider.value
+        for r, run in enumerate(self.runs):
+            if only is not None and r != only:
+                continue
+            i = run.index_at(it)
+            unit = self.unit_sliders[r].value
+            if not unit_only:
+                self.snap_labels[r].value = f"snapshot at iteration {run.iters[i]}"
+                self.grid_images[r].value = self.grid_png(r, i)
+                self.curve_images[r].value = self._curves[r].png(min(it, run.last_iter))
+            self.unit_images[r].value = self.unit_png(r, i, unit)
+            self.top_labels[r].value = html.escape(
+                f"unit {unit}: " + _top_classes_text(run, unit, self.class_names))
+
+    # -- display -------------------------------------------------------------
+    def _ipython_display_(self):
+        _display_live_and_static(self)
+
+    def _repr_html_(self):
+        return self.html
+
+    def __repr__(self):
+        names = ", ".join(run.name for run in self.runs)
+        return f"WeightExplorer(runs: {names}; {len(self.iters)} snapshot iterations)"
+
+
+def _live_kernel():
+    """Whether code runs in an IPython kernel that can talk to widgets."""
+    try:
+        from IPython import get_ipython
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _display_live_and_static(explorer):
+    """
+    Display the widget view (live kernels) and then the static HTML copy.
+
+    The widget output carries no text/html: where its state is missing (an
+    exported notebook) it shows nothing instead of 'VBox(children=...)', and the
+    plain text/html output after it does the work.
+    """
+    from IPython.display import display
+
+    if _live_kernel():
+        w = explorer.widget
+        display({_WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": w.model_id},
+                 "text/plain": ""}, raw=True)
+    display({"text/html": explorer.html, "text/plain": repr(explorer)}, raw=True)
+
+
+def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
+                    max_frames=12, max_bytes=400_000):
+    """
+    Step through the first-layer weights recorded during training.
+
+    A slider moves over the snapshots; each run shows its templates at that
+    iteration, its loss and accuracy curves with a marker at that iteration,
+    and one hidden unit (chosen with its own slider) enlarged, with the three
+    classes it votes for most through W2 of the final network.
+
+    Inputs:
+    - runs: One run, or a dict {name: run} to show runs side by side. A run is
+      (stats, net) with stats from net.train(..., snapshot_every=k), or stats
+      alone (no classes then), or a Solver trained with snapshot_every.
+    - layout: How image rows were flattened; see first_layer_images.
+    - class_names: Names of the C classes (CIFAR-10's by default).
+    - max_frames: Most snapshots in the static HTML copy (it embeds one PNG per
+      snapshot and run; the live view uses them all).
+    - max_bytes: Budget for the PNGs of the static copy; past it the templates
+      are shrunk to 16x16, then fewer snapshots are kept.
+
+    Returns:
+    - A WeightExplorer to display; or a ViewerMessage saying why there is
+      nothing to show (no snapshots, or W1 is not made of 32x32x3 images).
+    """
+    runs = _as_runs(runs)
+    message = _check_runs(runs)
+    if message is not None:
+        return message
+    return WeightExplorer(runs, layout=layout, class_names=class_names,
+                          max_frames=max_frames, max_bytes=max_bytes)
+
+
+# ---------------------------------------------------------------------------
+# 2-D inputs: the decision boundary at each snapshot
+# ---------------------------------------------------------------------------
+
+_PLAYER_JS = r"""
+(function () {
+  var root = document.getElementById(%(id)s);
+  var labels = JSON.parse(root.querySelector('script.wx-data').textContent).labels;
+  var slider = root.querySelector('input.wx-frame');
+  function show() {
+    var k = parseInt(slider.value, 10);
+    root.querySelectorAll('img.wx-frame-img').forEach(function (img, i) {
+      img.style.display = (i === k) ? 'block' : 'none';
+    });
+    root.querySelector('.wx-iter').textContent = labels[k];
+  }
+  slider.addEventListener('input', show);
+  show();
+  var tries = 0, live = %(live)s, timer = setInterval(function () {
+    tries += 1;
+    var found = document.querySelector('.' + live) &&
+      !document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+    if (found) { root.style.display = 'none'; }
+    if (found || tries > 40) { clearInterval(timer); }
+  }, 250);
+})();
+"""
+
+
+class BoundaryExplorer(object):
+    """
+    Decision boundaries of a network on 2-D inputs, one per snapshot.
+
+    Attributes:
+    - frames: List of PNG bytes, one per snapshot.
+    - labels: List of the matching captions.
+    - widget, frame_slider, image: The live view (built on first use).
+    """
+
+    def __init__(self, frames, labels):
+        self.frames = frames
+        self.labels = labels
+        self.live_class = "cs231n-wx-live-" + uuid.uuid4().hex[:12]
+        self._widget = None
+
+    @property
+    def html(self):
+        uid = "wx-" + uuid.uuid4().hex[:12]
+        imgs = "".join(f'<img class="wx-frame-img" alt="{html.escape(label)}" '
+                       f'src="{_data_uri(png)}">' for png, label in zip(self.frames, self.labels))
+        n = len(self.frames)
+        return (f'<div id="{uid}" class="cs231n-boundary-explorer" style="font-family:sans-serif">'
+                f'<div><input class="wx-frame" type="range" min="0" max="{n - 1}" value="{n - 1}"'
+                f' style="width:320px"> <span class="wx-iter"></span></div>{imgs}'
+                f'<script type="application/json" class="wx-data">'
+                f'{json.dumps({"labels": self.labels})}</script>'
+                f'<script>{_PLAYER_JS % {"id": json.dumps(uid), "live": json.dumps(self.live_class)}}'
+                f'</script></div>')
+
+    @property
+    def widget(self):
+        if self._widget is None:
+            import ipywidgets as widgets
+
+            self.frame_slider = widgets.SelectionSlider(
+                options=[(label, k) for k, label in enumerate(self.labels)],
+                value=len(self.labels) - 1, description="snapshot",
+                layout=widgets.Layout(width="420px"))
+            self.image = widgets.Image(format="png", value=self.frames[-1])
+
+            def update(change):
+                self.image.value = self.frames[change["new"]]
+
+            self.frame_slider.observe(update, names="value")
+            self._widget = widgets.VBox([self.frame_slider, self.image])
+            self._widget.add_class(self.live_class)
+        return self._widget
+
+    def _ipython_display_(self):
+        _display_live_and_static(self)
+
+    def _repr_html_(self):
+        return self.html
+
+    def __repr__(self):
+        return f"BoundaryExplorer({len(self.frames)} snapshots)"
+
+
+def boundary_explorer(X, y, snapshot_iters, snapshots, predict, h=0.02, max_frames=12):
+    """
+    Step through the decision boundary of a network on 2-D inputs.
+
+    Inputs:
+    - X: Data of shape (N, 2).
+    - y: Labels of shape (N,).
+    - snapshot_iters: List of S iterations.
+    - snapshots: List of S parameter snapshots, in any form predict takes
+      (e.g. tuples (W, b, W2, b2) of copies).
+    - predict: Function predict(snapshot, points) -> labels of shape (M,) for
+      points of shape (M, 2).
+    - h: Step of the grid the boundary is evaluated on.
+    - max_frames: Most snapshots drawn (evenly spread, first and last kept).
+
+    Returns:
+    - A BoundaryExplorer to display; or a ViewerMessage if there are no
+      snapshots or X is not 2-D.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2:
+        return ViewerMessage(f"boundary_explorer draws 2-D inputs: X must have shape (N, 2), "
+                             f"got shape {X.shape}")
+    if not snapshots:
+        return ViewerMessage("No snapshots: nothing to step through. Record copies of the "
+                             "parameters during training, e.g. every 500 iterations.")
+    if len(snapshot_iters) != len(snapshots):
+        raise ValueError(f"snapshot_iters has {len(snapshot_iters)} entries but snapshots "
+                         f"has {len(snapshots)}")
+    from matplotlib.figure import Figure
+
+    x_min, x_max = X[:, 0].min() - 1, X[:, 0].max() + 1
+    y_min, y_max = X[:, 1].min() - 1, X[:, 1].max() + 1
+    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
+    points = np.c_[xx.ravel(), yy.ravel()]
+    frames, labels = [], []
+    for k in _pick(range(len(snapshots)), max_frames):
+        Z = np.asarray(predict(snapshots[k], points)).reshape(xx.shape)
+        fig = Figure(figsize=(4, 4), dpi=72)
+        ax = fig.subplots()
+        ax.contourf(xx, yy, Z, cmap="Spectral", alpha=0.8)
+        ax.scatter(X[:, 0], X[:, 1], c=y, s=12, cmap="Spectral", edgecolors="k", linewidths=0.3)
+        ax.set_xlim(xx.min(), xx.max())
+        ax.set_ylim(yy.min(), yy.max())
+        ax.set_title(f"iteration {snapshot_iters[k]}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        fig.tight_layout(pad=0.3)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        frames.append(buf.getvalue())
+        labels.append(f"iteration {snapshot_iters[k]}")
+    return BoundaryExplorer(frames, labels)

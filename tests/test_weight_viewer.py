@@ -1,0 +1,263 @@
+"""The interactive weight viewer: static HTML copy, messages, and widgets in a real kernel."""
+import inspect
+import json
+import re
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cs231n.classifiers.neural_net import TwoLayerNet
+from cs231n.vis_utils import boundary_explorer, top_classes, weight_explorer
+from cs231n.weight_viewer import (BoundaryExplorer, ViewerMessage, WeightExplorer, as_run,
+                                  _weight_grid)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_run(hidden_size=10, num_iters=20, learning_rate=1e-2, seed=0):
+    """Train a tiny net on random 3072-dim data, with snapshots (also run in the kernel)."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(60, 3072)
+    y = rng.randint(10, size=60)
+    np.random.seed(seed)
+    net = TwoLayerNet(3072, hidden_size, 10, std=1e-2)
+    stats = net.train(X, y, X[:20], y[:20], num_iters=num_iters, batch_size=20,
+                      learning_rate=learning_rate, learning_rate_decay=0.95, reg=0.25,
+                      snapshot_every=5)
+    return stats, net
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {"default": tiny_run(), "tuned": tiny_run(hidden_size=12, num_iters=30, seed=1)}
+
+
+def test_static_html_is_self_contained_with_slider_and_frames(runs):
+    ex = weight_explorer(runs)
+    assert isinstance(ex, WeightExplorer)
+    page = ex.html
+    assert re.search(r'<input class="wx-frame" type="range" min="0" max="\d+"', page)
+    # one PNG per snapshot and run, embedded; no address outside the page
+    assert page.count('<img class="wx-grid"') == len(runs["default"][0]["snapshot_iters"]) + \
+        len(runs["tuned"][0]["snapshot_iters"])
+    assert "data:image/png;base64," in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script>" in page and "wx-marker" in page
+    assert len(page) < 600_000
+    # iterations of all runs on one slider: 0, 5, ..., 30
+    data = json.loads(re.search(r'<script type="application/json" class="wx-data">(.*?)</script>',
+                                page).group(1))
+    assert data["iters"] == [0, 5, 10, 15, 20, 25, 30]
+    # the 20-iteration run stays at its last snapshot past its end
+    assert data["runs"][0]["frame"] == [0, 1, 2, 3, 4, 4, 4]
+    assert len(data["runs"][1]["top"]) == 12
+
+
+def test_static_html_keeps_within_its_byte_budget(runs):
+    full = weight_explorer(runs, max_frames=50, max_bytes=10_000_000).html
+    small = weight_explorer(runs, max_frames=50, max_bytes=20_000).html
+    assert len(small) < len(full)
+    frames = lambda page: len(json.loads(re.search(
+        r'class="wx-data">(.*?)</script>', page).group(1))["iters"])
+    assert frames(full) == 7 and 2 <= frames(small) < 7
+
+
+def test_top_classes_through_W2():
+    W2 = np.zeros((2, 10))
+    W2[1, [3, 5, 0]] = [0.3, 0.2, 0.1]
+    assert [name for name, _ in top_classes(W2, 1)] == ["cat", "dog", "plane"]
+    assert top_classes(W2, 1)[0] == ("cat", 0.3)
+
+
+def test_strongest_classes_shown_for_each_unit(runs):
+    stats, net = runs["default"]
+    page = weight_explorer((stats, net)).html
+    text = "strongest classes: " + ", ".join(
+        f"{name} ({weight:+.3g})" for name, weight in top_classes(net.params["W2"], 3))
+    assert json.dumps(text) in page
+    # without a net, no classes but still a view
+    assert "no W2 given" in weight_explorer(stats).html
+    assert "no W2 given" in weight_explorer((stats, None)).html
+
+
+def test_no_snapshots_gives_a_message_not_a_traceback(runs):
+    stats, net = runs["default"]
+    plain = {k: v for k, v in stats.items() if k not in ("snapshot_iters", "W1_snapshots")}
+    msg = weight_explorer({"default": (plain, net)})
+    assert isinstance(msg, ViewerMessage)
+    assert "No weight snapshots in run 'default'" in str(msg)
+    assert "snapshot_every" in str(msg)
+    assert "snapshot_every" in msg._repr_html_()
+
+
+def test_non_image_first_layer_gives_a_message_pointing_to_boundary_explorer():
+    stats = {"loss_history": [1.0, 0.5], "snapshot_iters": [0, 2],
+             "W1_snapshots": [np.zeros((2, 100)), np.ones((2, 100))]}
+    msg = weight_explorer(stats)
+    assert isinstance(msg, ViewerMessage)
+    assert "(2, 100)" in str(msg) and "boundary_explorer" in str(msg)
+
+
+def test_bad_arguments_raise_with_a_clear_message():
+    with pytest.raises(TypeError, match="run 'x'"):
+        weight_explorer({"x": 3})
+    with pytest.raises(ValueError, match="at least one run"):
+        weight_explorer({})
+
+
+def test_solver_like_source_gives_iterations_per_epoch():
+    rng = np.random.RandomState(0)
+    model = types.SimpleNamespace(params={"W2": rng.randn(10, 10)})
+    solver = types.SimpleNamespace(
+        model=model, loss_history=list(np.linspace(2.3, 1.0, 40)),
+        train_acc_history=[0.1, 0.2, 0.3], val_acc_history=[0.1, 0.15, 0.2],
+        snapshot_iters=[0, 20, 40], W1_snapshots=[rng.randn(3072, 10) for _ in range(3)],
+        X_train=np.zeros((100, 3072)), batch_size=5)
+    run = as_run("solver", solver)
+    np.testing.assert_array_equal(run.acc_iters, [0, 20, 40])
+    assert isinstance(weight_explorer({"solver": solver}), WeightExplorer)
+
+
+def test_shrunk_templates_average_blocks():
+    W1 = np.random.default_rng(0).standard_normal((3072, 4))
+    full, G = _weight_grid(W1, "channels_first")
+    half, G2 = _weight_grid(W1, "channels_first", factor=2)
+    assert G == G2 == 2
+    assert full.shape == (65, 65, 3) and half.shape == (33, 33, 3)
+
+
+def spiral(n=30):
+    rng = np.random.RandomState(0)
+    X = np.concatenate([np.c_[np.linspace(0, 1, n) * np.sin(t), np.linspace(0, 1, n) * np.cos(t)]
+                        for t in (np.linspace(j * 4, (j + 1) * 4, n) + rng.randn(n) * 0.2
+                                  for j in range(3))])
+    return X, np.repeat(np.arange(3), n)
+
+
+def predict_linear(params, points):
+    W, b = params
+    return np.argmax(points @ W + b, axis=1)
+
+
+def test_boundary_explorer_draws_one_frame_per_snapshot():
+    X, y = spiral()
+    rng = np.random.RandomState(0)
+    snaps = [(rng.randn(2, 3), np.zeros(3)) for _ in range(4)]
+    ex = boundary_explorer(X, y, [0, 10, 20, 30], snaps, predict_linear, h=0.1)
+    assert isinstance(ex, BoundaryExplorer)
+    assert len(ex.frames) == 4 and ex.labels[-1] == "iteration 30"
+    assert len(set(ex.frames)) > 1
+    page = ex.html
+    assert page.count('<img class="wx-frame-img"') == 4 and 'type="range"' in page
+
+
+def test_boundary_explorer_messages():
+    X, y = spiral()
+    assert "No snapshots" in str(boundary_explorer(X, y, [], [], predict_linear))
+    msg = boundary_explorer(np.zeros((5, 3072)), y[:5], [0], [None], predict_linear)
+    assert isinstance(msg, ViewerMessage) and "shape (N, 2)" in str(msg)
+
+
+KERNEL_CODE = """
+import hashlib, json, sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from cs231n.classifiers.neural_net import TwoLayerNet
+from cs231n.vis_utils import weight_explorer
+from IPython.display import display
+
+{tiny_run}
+ex = weight_explorer({{"default": tiny_run(), "tuned": tiny_run(hidden_size=12, num_iters=30, seed=1)}})
+w = ex.widget
+
+def state():
+    md5 = lambda b: hashlib.md5(bytes(b)).hexdigest()
+    return dict(iteration=ex.frame_slider.value, grid=md5(ex.grid_images[0].value),
+                curves=md5(ex.curve_images[0].value), unit=md5(ex.unit_images[0].value),
+                snap=ex.snap_labels[0].value, top=ex.top_labels[0].value,
+                tuned_grid=md5(ex.grid_images[1].value))
+
+result = {{"last": state()}}
+ex.frame_slider.value = ex.frame_slider.options[0][1]   # move the slider to iteration 0
+result["first"] = state()
+ex.unit_sliders[0].value = 3                            # pick another hidden unit
+result["unit3"] = state()
+print("RESULT " + json.dumps(result))
+display(ex)
+"""
+
+
+def test_widgets_respond_to_value_changes_in_a_real_kernel():
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3", cwd=str(ROOT))
+    outputs = []
+    try:
+        reply = kc.execute_interactive(
+            KERNEL_CODE.format(root=str(ROOT), tiny_run=inspect.getsource(tiny_run)), timeout=240,
+            output_hook=outputs.append)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+    errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+    assert reply["content"]["status"] == "ok", (errors, text)
+    result = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
+    last, first, unit3 = result["last"], result["first"], result["unit3"]
+    assert (last["iteration"], first["iteration"]) == (30, 0)
+    # the slider moved: new templates, marker moved on the curves, new snapshot label
+    assert first["grid"] != last["grid"] and first["tuned_grid"] != last["tuned_grid"]
+    assert first["curves"] != last["curves"]
+    assert last["snap"] == "snapshot at iteration 20" and first["snap"] == "snapshot at iteration 0"
+    # another unit: its own template and classes; the grid stays
+    assert unit3["unit"] != first["unit"] and unit3["grid"] == first["grid"]
+    assert unit3["top"].startswith("unit 3: strongest classes: ") and unit3["top"] != first["top"]
+    # display(ex): the widget view (no text/html, so an export without widget state
+    # shows nothing for it), then the static copy as plain text/html
+    shown = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
+    assert len(shown) == 2
+    assert "application/vnd.jupyter.widget-view+json" in shown[0] and "text/html" not in shown[0]
+    assert 'class="cs231n-weight-explorer"' in shown[1]["text/html"]
+
+
+def test_snapshots_as_arrays_are_accepted(runs):
+    stats, net = runs["default"]
+    arrays = dict(stats, snapshot_iters=np.array(stats["snapshot_iters"]),
+                  W1_snapshots=np.stack(stats["W1_snapshots"]))
+    assert isinstance(weight_explorer((arrays, net)), WeightExplorer)
+
+
+def test_run_not_trained_yet_gives_a_message(runs):
+    # e.g. best_net / best_stats still None in the student kit
+    msg = weight_explorer({"default": runs["default"], "tuned": (None, None)})
+    assert isinstance(msg, ViewerMessage) and "Run 'tuned' is None" in str(msg)
+    assert isinstance(weight_explorer({"solver": None}), ViewerMessage)
+
+
+def test_real_solver_run_with_snapshots():
+    from cs231n.classifiers.fc_net import TwoLayerNet as FcTwoLayerNet
+    from cs231n.solver import Solver
+
+    rng = np.random.RandomState(0)
+    data = {"X_train": rng.randn(40, 3, 32, 32), "y_train": rng.randint(10, size=40),
+            "X_val": rng.randn(10, 3, 32, 32), "y_val": rng.randint(10, size=10)}
+    np.random.seed(0)
+    model = FcTwoLayerNet(hidden_dim=8, weight_scale=1e-2)
+    kwargs = dict(optim_config={"learning_rate": 1e-2}, num_epochs=2, batch_size=10,
+                  verbose=False)
+    try:
+        solver = Solver(model, data, snapshot_every=2, **kwargs)
+    except ValueError:  # a Solver without snapshots yet: record them by hand
+        solver = Solver(model, data, **kwargs)
+        solver.snapshot_iters, solver.W1_snapshots = [0], [model.params["W1"].copy()]
+    solver.train()
+    if len(solver.W1_snapshots) == 1:
+        solver.snapshot_iters.append(len(solver.loss_history))
+        solver.W1_snapshots.append(model.params["W1"].copy())
+    ex = weight_explorer({"solver": solver})
+    assert isinstance(ex, WeightExplorer)
+    run = ex.runs[0]
+    np.testing.assert_array_equal(run.acc_iters, [0, 4, 8])  # 4 iterations per epoch
+    assert run.W2 is model.params["W2"] or np.array_equal(run.W2, model.params["W2"])
+    assert 'type="range"' in ex.html
