@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from cs231n import optim
+from cs231n.snapshots import SnapshotRecorder
 
 
 class Solver(object):
@@ -115,6 +116,11 @@ class Solver(object):
           accuracy; default is None, which uses the entire validation set.
         - checkpoint_name: If not None, then save model checkpoints here every
           epoch, to the file checkpoint_name + '_epoch_%d.pkl'.
+        - snapshot_every: If an integer k, record a copy of model.params['W1']
+          before the first iteration, every k iterations and after the last
+          one, in solver.snapshot_iters and solver.W1_snapshots (off by
+          default; see cs231n.vis_utils.weight_explorer).
+        - max_snapshots: Memory bound for the snapshots; see cs231n.snapshots.
         """
         self.model = model
         for key in ("X_train", "y_train", "X_val", "y_val"):
@@ -142,13 +148,16 @@ class Solver(object):
         self.checkpoint_name = kwargs.pop("checkpoint_name", None)
         self.print_every = kwargs.pop("print_every", 100)
         self.verbose = kwargs.pop("verbose", True)
+        self.snapshot_every = kwargs.pop("snapshot_every", None)
+        self.max_snapshots = kwargs.pop("max_snapshots", 64)
 
         # Throw an error if there are extra keyword arguments
         if len(kwargs) > 0:
             extra = ", ".join('"%s"' % k for k in list(kwargs.keys()))
             raise ValueError("Solver: unrecognized arguments %s; expected some of update_rule, "
                              "optim_config, lr_decay, batch_size, num_epochs, num_train_samples, "
-                             "num_val_samples, checkpoint_name, print_every, verbose" % extra)
+                             "num_val_samples, checkpoint_name, print_every, verbose, snapshot_every, "
+                             "max_snapshots" % extra)
 
         # Make sure the update rule exists, then replace the string
         # name with the actual function
@@ -171,6 +180,12 @@ class Solver(object):
         if self.lr_decay <= 0:
             raise ValueError(f"Solver: lr_decay must be > 0, got {self.lr_decay!r}")
 
+        if self.snapshot_every is not None:
+            SnapshotRecorder(self.snapshot_every, self.max_snapshots)  # checks the values
+            if "W1" not in self.model.params:
+                raise ValueError(f"Solver: snapshot_every records model.params['W1'], but the "
+                                 f"model has only {sorted(self.model.params)}")
+
         self._reset()
 
     def _reset(self):
@@ -185,6 +200,8 @@ class Solver(object):
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
+        self.snapshot_iters = []
+        self.W1_snapshots = []
 
         # Make a deep copy of the optim_config for each parameter
         self.optim_configs = {}
@@ -309,9 +326,18 @@ class Solver(object):
         num_train = self.X_train.shape[0]
         iterations_per_epoch = max(num_train // self.batch_size, 1)
         num_iterations = self.num_epochs * iterations_per_epoch
+        recorder = None
+        if self.snapshot_every is not None:
+            recorder = SnapshotRecorder(self.snapshot_every, self.max_snapshots)
+            recorder.record(0, self.model.params["W1"])
+            self.snapshot_iters, self.W1_snapshots = recorder.iters, recorder.snapshots
 
         for t in range(num_iterations):
             self._step()
+            if recorder is not None and (t + 1 == num_iterations or recorder.due(t + 1)):
+                recorder.record(t + 1, self.model.params["W1"])
+                # Thinning replaces the lists: keep the attributes current.
+                self.snapshot_iters, self.W1_snapshots = recorder.iters, recorder.snapshots
 
             # Maybe print training loss
             if self.verbose and t % self.print_every == 0:

@@ -226,3 +226,41 @@ def test_overfits_a_small_dataset():
     solver.train()
     assert solver.train_acc_history[-1] == 1.0
     assert solver.loss_history[-1] < 0.1
+
+
+def test_snapshots_record_W1_during_training():
+    # 250 // 50 = 5 iterations an epoch, 4 epochs: 20 iterations.
+    data = make_data(num_train=250)
+    solver = Solver(make_model(), data, batch_size=50, num_epochs=4, verbose=False,
+                    update_rule="sgd", optim_config={"learning_rate": 1e-1}, snapshot_every=6)
+    W1_start = solver.model.params["W1"].copy()
+    solver.train()
+    assert solver.snapshot_iters == [0, 6, 12, 18, 20]
+    assert len(solver.W1_snapshots) == 5
+    np.testing.assert_array_equal(solver.W1_snapshots[0], W1_start)
+    # Each snapshot is a copy of W1 as it was then: they all differ.
+    for earlier, later in zip(solver.W1_snapshots, solver.W1_snapshots[1:]):
+        assert not np.array_equal(earlier, later)
+
+    # The same training with snapshots off: same losses, no snapshots kept.
+    plain = Solver(make_model(), data, batch_size=50, num_epochs=4, verbose=False,
+                   update_rule="sgd", optim_config={"learning_rate": 1e-1})
+    np.random.seed(0)
+    plain.train()
+    np.random.seed(0)
+    again = Solver(make_model(), data, batch_size=50, num_epochs=4, verbose=False,
+                   update_rule="sgd", optim_config={"learning_rate": 1e-1}, snapshot_every=1,
+                   max_snapshots=4)
+    np.random.seed(0)
+    again.train()
+    assert plain.snapshot_iters == [] and plain.W1_snapshots == []
+    assert again.loss_history == plain.loss_history
+    assert len(again.snapshot_iters) <= 4 and again.snapshot_iters[0] == 0
+    assert again.snapshot_iters[-1] == 20
+
+
+def test_snapshot_settings_are_checked():
+    with pytest.raises(ValueError, match="snapshot_every"):
+        Solver(make_model(), make_data(), snapshot_every=0, verbose=False)
+    with pytest.raises(ValueError, match="W1"):
+        Solver(CountingModel(), make_data(), snapshot_every=5, verbose=False)
