@@ -20,7 +20,7 @@ PLANTED_BUGS = {
     "toy gradients": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()"),
     "toy training": Plant(NET, "param -= learning_rate * grads[name]",
                           "param += learning_rate * grads[name]"),
-    "data": Plant(NOTEBOOK, "num_test=1000)", "num_test=1000, subtract_mean=False)"),
+    "data": Plant(NOTEBOOK, "num_test=1000,", "num_test=1000, subtract_mean=False,"),
     "default net": Plant(NET, "iterations_per_epoch = max(num_train // batch_size, 1)",
                          "iterations_per_epoch = max(num_train / batch_size, 1)"),
     "best_net": Plant(NOTEBOOK, "num_iters = 3000 if full_data else 1000",
