@@ -118,3 +118,29 @@ def run_nbval(notebook, workdir, plants=(), last_marker=None, keep_markers=None,
     failed = sorted({int(n) for n in re.findall(r"^FAILED \S+::Cell (\d+)", output, re.M)})
     nb = nbformat.read(kit / notebook, as_version=4)
     return NbvalResult(proc.returncode, output, nb, failed)
+
+
+def check_names(notebook):
+    """The names of the check cells (first line `# Check: <name>`) of a notebook under KIT_ROOT."""
+    nb = nbformat.read(KIT_ROOT / notebook, as_version=4)
+    return {
+        line[len("# Check: "):].strip()
+        for cell in nb.cells if cell.cell_type == "code"
+        for line in cell.source.splitlines() if line.startswith("# Check: ")
+    }
+
+
+def assert_plant_caught(notebook, workdir, check, plants, keep_markers=None):
+    """
+    Run nbval on the notebook with the bugs planted, up to the `# Check: <check>`
+    cell, and assert that the run fails and that this check is the first cell to fail.
+    """
+    marker = f"# Check: {check}\n"
+    result = run_nbval(notebook, workdir, plants=plants, last_marker=marker,
+                       keep_markers=keep_markers)
+    assert result.returncode != 0, f"nbval passed with the bug for {check!r}:\n{result.output[-3000:]}"
+    assert result.failed, result.output[-3000:]
+    assert result.failed[0] == code_cell_number(result.notebook, marker), (
+        f"the first failed cell should be the {check!r} check, got:\n"
+        f"{result.failed_sources()[0]}\n{result.output[-3000:]}"
+    )

@@ -6,6 +6,7 @@ import pytest
 
 from cs231n.classifiers import fc_net, neural_net
 from cs231n.classifiers.fc_net import TwoLayerNet
+from numgrad import max_rel_error as rel, numeric_grad
 
 N, D, H, C = 3, 5, 50, 7
 LOSS_REG0 = 3.4702243556
@@ -14,25 +15,6 @@ CORRECT_SCORES = np.asarray(
     [[11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
      [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
      [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.28463189]])
-
-
-def numeric_grad(f, x, h=1e-5):
-    """Central differences of the scalar function f() with respect to the array x (changed in place)."""
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return grad
-
-
-def rel(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
 def course_setup():

@@ -7,7 +7,7 @@ catch it. Planted runs stop right after that check cell to stay fast.
 import nbformat
 import pytest
 
-from nbval_run import KIT_ROOT, Plant, code_cell_number, run_nbval
+from nbval_run import KIT_ROOT, Plant, assert_plant_caught, check_names, run_nbval
 
 NOTEBOOK = "notebooks/fc_net.ipynb"
 LAYERS = "cs231n/layers.py"
@@ -80,15 +80,7 @@ def test_reference_notebook_passes_nbval(tmp_path):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("check, plant", _params())
 def test_planted_bug_fails_its_check(tmp_path, check, plant):
-    marker = f"# Check: {check}\n"
-    result = run_nbval(NOTEBOOK, tmp_path, plants=[plant], last_marker=marker)
-    assert result.returncode != 0, f"nbval passed with the bug for {check!r}:\n{result.output[-3000:]}"
-    assert result.failed, result.output[-3000:]
-    first = result.failed[0]
-    assert first == code_cell_number(result.notebook, marker), (
-        f"the first failed cell should be the {check!r} check, got:\n"
-        f"{result.failed_sources()[0]}\n{result.output[-3000:]}"
-    )
+    assert_plant_caught(NOTEBOOK, tmp_path, check, [plant])
 
 
 def _notebook():
@@ -96,12 +88,7 @@ def _notebook():
 
 
 def test_every_check_cell_has_a_planted_bug():
-    nb = _notebook()
-    checks = {
-        line[len("# Check: "):].strip()
-        for cell in nb.cells if cell.cell_type == "code"
-        for line in cell.source.splitlines() if line.startswith("# Check: ")
-    }
+    checks = check_names(NOTEBOOK)
     assert checks == {check for check, _ in PLANTED_BUGS}, "each check cell needs a planted-bug test"
 
 

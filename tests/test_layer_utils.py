@@ -5,25 +5,7 @@ import pytest
 from cs231n import layer_utils
 from cs231n.layer_utils import affine_relu_backward, affine_relu_forward
 from cs231n.layers import affine_backward, affine_forward, relu_backward, relu_forward
-
-
-def numeric_grad(f, x, h=1e-5):
-    """Central differences of the scalar function f() with respect to the array x (changed in place)."""
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return grad
-
-
-def rel(a, b):
-    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+from numgrad import max_rel_error as rel, numeric_grad
 
 
 @pytest.fixture
