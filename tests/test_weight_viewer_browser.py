@@ -181,3 +181,54 @@ def test_static_copy_hides_itself_beside_a_live_widget_view(tmp_path):
             assert page.locator(".cs231n-weight-explorer").is_visible()
         finally:
             context.close()
+
+
+def test_two_layer_net_html_copy_has_a_working_explorer_offline(tmp_path):
+    """
+    The HTML copy of notebooks/two_layer_net.ipynb as stored (executed the way
+    `make run` executes it): the explorer of the default and the tuned net is
+    there, and its slider changes both nets' templates with no network.
+    """
+    nbconvert = pytest.importorskip("nbconvert")
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="the Python package playwright is needed to drive Chromium")
+    body, _ = nbconvert.HTMLExporter().from_filename(str(ROOT / "notebooks/two_layer_net.ipynb"))
+    page_path = tmp_path / "two_layer_net.html"
+    page_path.write_text(body, encoding="utf-8")
+    with playwright_api.sync_playwright() as p:
+        context, blocked = browser(p, tmp_path / "profile")
+        try:
+            page = context.new_page()
+            page.goto(page_path.as_uri())
+            explorer = page.locator(".cs231n-weight-explorer")
+            assert explorer.count() == 1
+            explorer.scroll_into_view_if_needed()
+            slider = explorer.locator("input.wx-frame")
+            assert explorer.is_visible() and slider.is_visible()
+            runs = explorer.locator(".wx-run")
+            assert runs.count() == 2  # the default net and the tuned net, side by side
+
+            def grids(name):
+                paths = []
+                for i in range(2):
+                    path = tmp_path / f"{name}_run{i}.png"
+                    runs.nth(i).locator("img.wx-grid:visible").screenshot(path=str(path))
+                    paths.append(path)
+                return paths
+
+            label_end = explorer.locator(".wx-iter").inner_text()
+            shot_end = tmp_path / "two_layer_net_explorer_last.png"
+            explorer.screenshot(path=str(shot_end))
+            end = grids("templates_last")
+            slider.focus()
+            page.keyboard.press("Home")
+            label_start = explorer.locator(".wx-iter").inner_text()
+            shot_start = tmp_path / "two_layer_net_explorer_first.png"
+            explorer.screenshot(path=str(shot_start))
+            start = grids("templates_first")
+        finally:
+            context.close()
+    print(f"\nscreenshots: {shot_end}\n             {shot_start}")
+    assert label_start == "iteration 0" and label_end != label_start, (label_start, label_end)
+    for a, b in zip(start, end):
+        assert a.read_bytes() != b.read_bytes()
