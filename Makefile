@@ -11,6 +11,8 @@ BUILD := build
 SUBMISSIONS ?= submissions
 GRADES ?= grades
 JOBS ?= 2
+# Test files run in TEST_JOBS processes (pytest-xdist), each file in one process.
+TEST_JOBS ?= 2
 
 .PHONY: run test data env release grade clean help
 
@@ -43,7 +45,7 @@ run: data
 	@echo "HTML copy:         $(abspath $(BUILD))/two_layer_net.html"
 
 test: data
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 release: $(STAMP)
 	$(PY) -m kit release $(BUILD)/student-kit
