@@ -119,28 +119,32 @@ def release_notebook(nb):
     Hidden cells are removed; solution cells are stubbed and their outputs
     cleared; explanation cells after inline questions keep only their label;
     outputs are kept only where nbval compares them (check cells and other
-    compared cells that are not solutions); every execution count is cleared.
+    compared cells that are not solutions). Execution counts are renumbered
+    1, 2, ... over the code cells, and kept only on cells with outputs: nbval
+    refuses a cell that has outputs but no execution count ("unrun reference
+    cell"), and cells without outputs are not compared.
     """
     nb = copy.deepcopy(nb)
     explanations = set(explanation_indices(nb.cells))
     cells = []
+    count = 0
     for i, cell in enumerate(nb.cells):
         if "hidden" in tags(cell):
             continue
         if i in explanations:
             cell.source = stub_explanation(cell.source)
         if cell.cell_type == "code":
+            count += 1
             cell.metadata.pop("execution", None)
-            cell.execution_count = None
             if "solution" in tags(cell):
                 cell.source = stub_solution_source(cell.source)
                 cell.outputs = []
             elif not nbval_compares(cell):
                 cell.outputs = []
-            else:
-                for out in cell.outputs:
-                    if "execution_count" in out:
-                        out["execution_count"] = None
+            cell.execution_count = count if cell.outputs else None
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out["execution_count"] = cell.execution_count
         cells.append(cell)
     nb.cells = cells
     return nb

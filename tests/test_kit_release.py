@@ -134,7 +134,8 @@ def test_released_notebook_keeps_check_outputs_only(released):
     for cell in out.cells:
         if cell.cell_type != "code":
             continue
-        assert cell.execution_count is None
+        # nbval compares a cell only with an execution count, and refuses outputs without one.
+        assert (cell.execution_count is not None) == bool(cell.outputs)
         tags = cell.metadata.get("tags", [])
         if "solution" in tags or "NBVAL_IGNORE_OUTPUT" in cell.source:
             assert cell.outputs == []
@@ -203,5 +204,54 @@ def test_released_kit_fails_the_checks_where_the_source_passes(released, tmp_pat
     student = _nbval(released, "toy loss", tmp_path)
     assert student.returncode != 0
     assert "Cell 2" in student.stdout and "Cell 3" in student.stdout, student.stdout[-2000:]
+    # They fail on the stubs' results, not because nbval refuses the stored outputs.
+    assert "Unrun reference cell" not in student.stdout, student.stdout[-2000:]
+    assert "your scores differ from the correct scores" in student.stdout, student.stdout[-2000:]
     instructor = _nbval(SOURCE, "toy loss", tmp_path)
     assert instructor.returncode == 0, instructor.stdout[-3000:]
+
+
+def complete_kit(released, dest):
+    """
+    A copy of the released kit as a student who fills in every TODO would leave
+    it: the instructor's region files, and in the notebooks the instructor's
+    solution and explanation cells (the release keeps cells in order, hidden
+    cells removed).
+    """
+    import shutil
+
+    from kit.nbrelease import explanation_indices
+
+    shutil.copytree(released, dest)
+    for rel in student_files(SOURCE):
+        if rel.endswith(".py"):
+            shutil.copy(SOURCE / rel, dest / rel)
+        elif rel.endswith(".ipynb"):
+            src = nbformat.read(SOURCE / rel, as_version=4)
+            out = nbformat.read(dest / rel, as_version=4)
+            explanations = set(explanation_indices(src.cells))
+            kept = [(i, c) for i, c in enumerate(src.cells)
+                    if "hidden" not in c.metadata.get("tags", [])]
+            assert len(kept) == len(out.cells)
+            for (i, ref), cell in zip(kept, out.cells):
+                if "solution" in ref.metadata.get("tags", []) or i in explanations:
+                    cell.source = ref.source
+            nbformat.write(out, dest / rel)
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("notebook", ["notebooks/two_layer_net.ipynb", "notebooks/spiral.ipynb"])
+def test_a_completed_kit_passes_the_students_self_check(released, tmp_path, notebook):
+    """What the README tells students to run passes once every TODO is done."""
+    kit = complete_kit(released, tmp_path / "kit")
+    (kit / "datasets").mkdir(exist_ok=True)
+    (kit / "datasets" / "cifar-10-batches-py").symlink_to(SOURCE / "datasets" / "cifar-10-batches-py")
+    env = dict(os.environ, MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with",
+         "notebooks/sanitize.cfg", "-p", "no:cacheprovider", "-o", "addopts=", "-q", notebook],
+        cwd=kit, env=env, capture_output=True, text=True, timeout=800)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "failed" not in proc.stdout and "passed" in proc.stdout
