@@ -46,12 +46,12 @@ run: data
 
 # In the student kit (no tests/ folder) `make test` is the students' self-check:
 # nbval runs the notebooks against their stored reference outputs.
+PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 test: data
 ifneq ($(wildcard tests),)
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+	$(PYTEST)
 else
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --nbval notebooks/ \
-	    --nbval-sanitize-with notebooks/sanitize.cfg
+	$(PYTEST) --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg
 endif
 
 release: $(STAMP)

@@ -7,7 +7,9 @@ class SnapshotRecorder(object):
 
     A snapshot is taken every `every` iterations. When `max_snapshots` are
     held, every other one is dropped (the first is kept) and the interval
-    doubles, so a long run keeps snapshots spread over all of it.
+    doubles, so a long run keeps snapshots spread over all of it. The lists
+    `iters` and `snapshots` are thinned in place: references to them stay
+    current.
     """
 
     def __init__(self, every, max_snapshots=64):
@@ -24,13 +26,18 @@ class SnapshotRecorder(object):
         """Whether a snapshot is due after `iteration` iterations."""
         return iteration % self.every == 0
 
+    def offer(self, iteration, W, last=False):
+        """Record W after `iteration` iterations if a snapshot is due then, or if it is the last."""
+        if last or self.due(iteration):
+            self.record(iteration, W)
+
     def record(self, iteration, W):
         """Store a copy of W as the state after `iteration` iterations."""
         if self.iters and self.iters[-1] == iteration:
             return
         if len(self.iters) >= self.max_snapshots:
             # Keep snapshots 0, 2k, 4k, ... and take them every 2k from now on.
-            self.iters, self.snapshots = self.iters[::2], self.snapshots[::2]
+            self.iters[:], self.snapshots[:] = self.iters[::2], self.snapshots[::2]
             self.every *= 2
         self.iters.append(iteration)
         self.snapshots.append(W.copy())

@@ -334,10 +334,8 @@ class Solver(object):
 
         for t in range(num_iterations):
             self._step()
-            if recorder is not None and (t + 1 == num_iterations or recorder.due(t + 1)):
-                recorder.record(t + 1, self.model.params["W1"])
-                # Thinning replaces the lists: keep the attributes current.
-                self.snapshot_iters, self.W1_snapshots = recorder.iters, recorder.snapshots
+            if recorder is not None:
+                recorder.offer(t + 1, self.model.params["W1"], last=t + 1 == num_iterations)
 
             # Maybe print training loss
             if self.verbose and t % self.print_every == 0:

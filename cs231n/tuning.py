@@ -115,8 +115,8 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
                 # keep those that one long call would have kept.
                 done = len(losses)
                 for it, W1 in zip(stats["snapshot_iters"], stats["W1_snapshots"]):
-                    if it > 0 and (recorder.due(done + it) or done + it == c["num_iters"]):
-                        recorder.record(done + it, W1)
+                    if it > 0:
+                        recorder.offer(done + it, W1, last=done + it == c["num_iters"])
             losses.extend(stats["loss_history"])
             for key in histories:
                 histories[key].extend(stats[key])

@@ -218,8 +218,8 @@ class TwoLayerNet(object):
                 val_acc_history.append(val_acc)
                 learning_rate *= learning_rate_decay
 
-            if recorder is not None and (it + 1 == num_iters or recorder.due(it + 1)):
-                recorder.record(it + 1, self.params["W1"])
+            if recorder is not None:
+                recorder.offer(it + 1, self.params["W1"], last=it + 1 == num_iters)
 
         stats = {
             "loss_history": loss_history,
