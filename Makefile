@@ -24,10 +24,14 @@ help:
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt
+# The instructor source installs requirements-dev.txt (the student requirements plus
+# tests and grading); the student kit has only requirements.txt.
+REQUIREMENTS := $(firstword $(wildcard requirements-dev.txt) requirements.txt)
+
+$(STAMP): requirements.txt $(wildcard requirements-dev.txt)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
