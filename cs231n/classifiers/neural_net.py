@@ -93,6 +93,7 @@ class TwoLayerNet(object):
         """
         W1, b1 = self.params["W1"], self.params["b1"]
         W2, b2 = self.params["W2"], self.params["b2"]
+        N, D = X.shape
 
         # Compute the forward pass
         scores = None
