@@ -4,7 +4,10 @@
     python -m kit collect                check and zip a submission (student side)
     python -m kit grade SUBS --out DIR   autograde a folder of <student>.zip (instructor side)
 
-The student kit ships only what `collect` needs (kit/__init__.py, __main__.py,
-regions.py, files.py, collect.py); grading code and the check notebooks in
-kit/checks/ stay with the instructor.
+Layout, by trust:
+- kit/student/: ships to students (`collect` and what it imports);
+- kit/instructor/: the instructor's tools (release, grade, report, the check
+  notebooks); never ships, and never imports student code;
+- kit/sandboxed/: runs inside the sandbox next to student code (the check
+  executor and its launcher); standalone, untrusted, never ships.
 """

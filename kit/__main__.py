@@ -1,15 +1,22 @@
 """Command line: python -m kit {release,collect,grade} ...
 
-The student kit ships only `collect`; the other commands exist in the
-instructor source.
+The student kit ships only `collect` (kit/student/); the other commands are
+the instructor's (kit/instructor/) and exist only in the instructor source.
 """
 import argparse
+import importlib
 import importlib.util
 import sys
 
+COMMANDS = {"release": "kit.instructor.release", "collect": "kit.student.collect",
+            "grade": "kit.instructor.grade"}
+
 
 def _available(module):
-    return importlib.util.find_spec(f"kit.{module}") is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def main(argv=None):
@@ -33,23 +40,28 @@ def main(argv=None):
     p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--scheduler", default=None, help="address of a Dask distributed scheduler")
-    p.add_argument("--force", action="store_true", help="grade again submissions already graded")
-    p.add_argument("--cell-timeout", type=float, default=20, help="seconds per check cell (default 20)")
-    p.add_argument("--timeout", type=float, default=180, help="seconds per submission (default 180)")
-    p.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per process (MiB)")
+    p.add_argument("--force", action="store_true", help="grade again every submission")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="grade again only the submissions whose status is error")
+    p.add_argument("--cell-timeout", type=float, default=20,
+                   help="CPU seconds per check cell (default 20)")
+    p.add_argument("--timeout", type=float, default=180,
+                   help="CPU seconds for all the checks of one submission (default 180)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
     p.add_argument("--isolation", choices=("auto", "bwrap", "rlimits"), default="auto",
-                   help="bwrap when available (auto), or rlimits only")
+                   help="auto or bwrap: bubblewrap, required; rlimits: no file-system sandbox (unsafe)")
+    p.add_argument("--bwrap", default=None, help="path of the bubblewrap executable (default: found on PATH)")
     p.add_argument("--no-dedupe", action="store_true",
                    help="grade byte-identical zips each time (default: once, result copied)")
-    p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/checks)")
+    p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/instructor/checks)")
 
     args = parser.parse_args(argv)
-    if args.command != "collect" and not _available(args.command):
+    module = COMMANDS[args.command]
+    if not _available(module):
         print(f"`python -m kit {args.command}` is an instructor command; the student kit has only "
               f"`python -m kit collect`.", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"kit.{args.command}")
-    return module.main(args)
+    return importlib.import_module(module).main(args)
 
 
 if __name__ == "__main__":

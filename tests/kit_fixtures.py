@@ -2,35 +2,42 @@
 
 Each submission is a zip of the allow-listed student files, taken from the
 instructor source (the reference solution) with some lines replaced, so that
-the plants follow the code as it changes. A plant whose text is missing fails
-loudly instead of silently testing nothing.
+the plants follow the code as it changes. The grader grades only the code
+inside the student regions, so every plant that must run goes inside a
+region (`in_region`). A plant whose text is missing fails loudly instead of
+silently testing nothing.
 """
 import io
 import zipfile
 from pathlib import Path
 
-from kit.files import student_files
+from kit.student.files import student_files
+from kit.student.regions import find_regions, indentation, region_keys
 
 SOURCE = Path(__file__).resolve().parents[1]
 LAYERS = "cs231n/layers.py"
 NET = "cs231n/classifiers/neural_net.py"
+# The checks that call svm_loss: an attack planted there costs these, and nothing else.
+SVM_CHECKS = {"svm loss", "layers with other seeds and sizes"}
 
 # name -> [(path, old, new)]: the bugs of the course, each a few points off.
 BUGS = {
-    "relu_backward": [(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()")],
+    "relu_backward": [(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)")],
+    "relu_no_mask": [(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()")],
     "half_l2": [(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * (")],
     "unstable_softmax": [(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x.copy()")],
-    "float_epochs": [(NET, "iterations_per_epoch = max(num_train // batch_size, 1)",
-                      "iterations_per_epoch = max(num_train / batch_size, 1)")],
 }
 
 # The checks each bug must cost points on (and, by omission, the ones it must not).
 BUG_CHECKS = {
-    "relu_backward": {"relu layer", "toy gradients", "scores, loss and gradients with other seeds and sizes",
-                      "fc_net with other seeds and sizes"},
+    # x >= 0 differs only at exact zeros: the checks that put inputs on the ReLU kink.
+    "relu_backward": {"relu layer", "scores, loss and gradients with other seeds and sizes",
+                      "layers with other seeds and sizes", "fc_net with other seeds and sizes"},
+    "relu_no_mask": {"relu layer", "toy gradients",
+                     "scores, loss and gradients with other seeds and sizes", "layers with other seeds and sizes",
+                     "fc_net with other seeds and sizes"},
     "half_l2": {"toy loss", "scores, loss and gradients with other seeds and sizes"},
     "unstable_softmax": {"softmax stability with large scores"},
-    "float_epochs": {"one accuracy record per epoch (integer iterations_per_epoch)"},
 }
 
 
@@ -51,9 +58,30 @@ def apply(files, plants):
 
 
 def append_code(files, path, code):
+    """Code after the end of the file: outside every region, so the grader never runs it."""
     files = dict(files)
     files[path] = files[path] + b"\n" + code.encode() + b"\n"
     return files
+
+
+def in_region(files, path, function, code, k=0, at="start"):
+    """
+    Put `code` inside region k of `function` (a qualname) of `path`, at its start or its end.
+
+    The code is indented like the region; it runs whenever the function runs.
+    """
+    files = dict(files)
+    lines = files[path].decode().splitlines()
+    regions = find_regions(lines)
+    for (start, end), key in zip(regions, region_keys(lines, regions)):
+        if key == (function, k):
+            indent = indentation(lines[start])
+            body = [indent + line if line.strip() else line for line in code.strip("\n").splitlines()]
+            where = start + 1 if at == "start" else end
+            lines[where:where] = body
+            files[path] = ("\n".join(lines) + "\n").encode()
+            return files
+    raise ValueError(f"plant in {path}: no region {k} in {function}")
 
 
 def write_zip(path, files, infos=()):
@@ -81,37 +109,18 @@ def released_files(release_dir):
 
 
 def wrap_svm(files, body):
-    """Reference files whose svm_loss first runs `body` (an attack); body returns to grant points."""
-    code = "_reference_svm_loss = svm_loss\n\n\ndef svm_loss(x, y):\n" + "".join(
-        f"    {line}\n" for line in body.strip().splitlines()) + "    return _reference_svm_loss(x, y)\n"
-    return append_code(files, LAYERS, code)
+    """
+    Reference files whose svm_loss first runs `body` (an attack) inside its region.
+
+    The body must `return -1.0, None` when the attack fails (the usual case), so
+    that only a successful attack keeps the svm checks' points.
+    """
+    return in_region(files, LAYERS, "svm_loss", body)
 
 
 COURSE_SCORES = [-0.81233741, -1.27654624, -0.70335995, -0.17129677, -1.18803311, -0.47310444,
                  -0.51590475, -1.01354314, -0.8504215, -0.15419291, -0.48629638, -0.52901952,
                  -0.00618733, -0.12435261, -0.15226949]
-
-FORGE = f'''
-import json as _json, os as _os
-print("toy scores: OK (difference < 1e-7)")
-print("toy loss: OK (difference < 1e-12)")
-_fake = {{"scores": {{"shape": [5, 3], "data": {COURSE_SCORES}}}, "loss": {{"shape": [], "data": [1.30378789133]}}}}
-for _i in range(60):
-    _line = _json.dumps({{"index": _i, "check": "toy scores", "status": "ok", "nonce": "reference",
-                          "results": [_fake], "stdout": "", "error": None}}) + "\\n"
-    for _fd in (1, 2):
-        try:
-            with open(f"/proc/{{_os.getppid()}}/fd/{{_fd}}", "w") as _f:
-                _f.write(_line)
-        except OSError:
-            pass
-    print(_line, end="")
-try:
-    from IPython.display import display as _d
-    _d({{"application/vnd.kit.result+json": _fake}}, raw=True)
-except Exception:
-    pass
-'''
 
 MONKEYPATCH = '''
 import builtins as _b
@@ -121,7 +130,6 @@ _np.isclose = lambda a, b, *r, **k: _np.ones(_np.shape(a), dtype=bool)
 _np.array_equal = lambda *a, **k: True
 _np.testing.assert_allclose = lambda *a, **k: None
 _b.abs = lambda x: 0
-_b.isinstance = lambda *a: True
 '''
 
 ALWAYS_EQUAL = '''
@@ -138,14 +146,6 @@ class _AlwaysEqual:
     __hash__ = object.__hash__
 
 
-_reference_loss = TwoLayerNet.loss
-
-
-def _loss(self, X, y=None, reg=0.0):
-    return _AlwaysEqual() if y is None else _reference_loss(self, X, y, reg)
-
-
-TwoLayerNet.loss = _loss
+if y is None:
+    return _AlwaysEqual()
 '''
-
-TAMPER = "import numpy\nnumpy.allclose = lambda *a, **k: True\nprint('all checks passed')\n"

@@ -7,17 +7,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit.files import student_files
+from kit.student.files import student_files
 
 SOURCE = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("collect") / "kit"
-    subprocess.run([sys.executable, "-m", "kit", "release", str(dest)], cwd=SOURCE, check=True,
-                   capture_output=True)
-    return dest
+@pytest.fixture
+def released(released_kit):
+    return released_kit
 
 
 def collect(kit):
@@ -72,12 +69,56 @@ def test_error_outputs_are_refused(released, tmp_path):
     assert "two_layer_net.ipynb: code cell" in proc.stderr and "TypeError: boom" in proc.stderr
 
 
+def test_a_syntax_error_is_named_with_file_and_line(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    path = kit / "cs231n" / "layers.py"
+    lines = path.read_text().splitlines()
+    lines.append("def broken(:")
+    path.write_text("\n".join(lines) + "\n")
+    proc = collect(kit)
+    assert proc.returncode == 1
+    assert f"cs231n/layers.py, line {len(lines)}: SyntaxError:" in proc.stderr, proc.stderr
+    assert "def broken(:" in proc.stderr
+    assert not (kit / "submission.zip").exists()
+
+
 def test_code_that_does_not_import_is_refused(released, tmp_path):
     kit = tmp_path / "kit"
     subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
     mark_executed(kit)
     path = kit / "cs231n" / "layers.py"
-    path.write_text(path.read_text() + "\ndef broken(:\n")
+    path.write_text(path.read_text() + "\nimport no_such_module_here\n")
     proc = collect(kit)
     assert proc.returncode == 1
-    assert "cs231n.layers does not import" in proc.stderr and "SyntaxError" in proc.stderr
+    assert "cs231n.layers does not import" in proc.stderr and "no_such_module_here" in proc.stderr
+
+
+def test_changes_that_are_not_graded_get_a_warning(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    data_utils = kit / "cs231n" / "data_utils.py"
+    data_utils.write_text(data_utils.read_text() + "\n# my change\n")
+    layers = kit / "cs231n" / "layers.py"
+    text = layers.read_text()
+    layers.write_text(text.replace("import numpy as np", "import numpy as np  # outside a region", 1))
+    proc = collect(kit)
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: you changed cs231n/data_utils.py, which is not part of your submission"
+            in proc.stdout), proc.stdout
+    assert "warning: you changed lines of cs231n/layers.py outside the START / END" in proc.stdout
+    assert "neural_net.py" not in proc.stdout.split("wrote")[0]
+
+
+def test_code_inside_the_regions_gets_no_warning(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    layers = kit / "cs231n" / "layers.py"
+    layers.write_text(layers.read_text().replace("    # TODO: write your code here.\n    pass",
+                                                 "    out = None  # my answer", 1))
+    proc = collect(kit)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stdout, proc.stdout

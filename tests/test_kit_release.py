@@ -8,22 +8,26 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit.files import source_files, student_files
-from kit.leaks import find_leaks
-from kit.nbrelease import release_notebook
-from kit.regions import END, START, find_regions
-from kit.release import release
+from kit.instructor.leaks import find_leaks
+from kit.instructor.nbrelease import release_notebook
+from kit.instructor.release import ReleaseError, release
+from kit.student.files import student_files
+from kit.student.regions import END, START, STUB, find_regions
 
 SOURCE = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/two_layer_net.ipynb"
 
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("release") / "kit"
-    subprocess.run([sys.executable, "-m", "kit", "release", str(dest)], cwd=SOURCE, check=True,
-                   capture_output=True)
-    return dest
+@pytest.fixture
+def released(released_kit):
+    return released_kit
+
+
+def source_files(root):
+    """The package and notebook files of the instructor source (found here, not by the kit)."""
+    root = Path(root)
+    return sorted(p.relative_to(root).as_posix() for p in [*root.glob("cs231n/**/*.py"),
+                                                            *root.glob("notebooks/*.ipynb")])
 
 
 def released_files(root):
@@ -100,7 +104,7 @@ def test_regions_are_stubbed_with_markers_unchanged(released):
         lines = out.splitlines()
         for s, e in find_regions(lines):
             body = [line.strip() for line in lines[s + 1:e]]
-            assert body == ["# TODO: write your code here.", "pass"], (rel, body)
+            assert body == list(STUB), (rel, body)
 
 
 def test_released_package_imports_and_returns_placeholders(released):
@@ -117,11 +121,10 @@ def test_released_package_imports_and_returns_placeholders(released):
 
 def test_release_leaves_out_instructor_tools_but_keeps_collect(released):
     names = {p.relative_to(released).as_posix() for p in released_files(released)}
-    assert "kit/collect.py" in names and "kit/__main__.py" in names
-    assert not any(n.startswith(("tests/", "bench/", ".ci/", "kit/checks/")) for n in names)
-    for gone in ("kit/grade.py", "kit/sandbox.py", "kit/runner.py", "kit/compare.py", "kit/release.py",
-                 "kit/leaks.py"):
-        assert gone not in names
+    assert {"kit/__main__.py", "kit/student/collect.py", "kit/student/regions.py"} <= names
+    assert not any(n.startswith(("tests/", "bench/", ".ci/", "kit/instructor/", "kit/sandboxed/"))
+                   for n in names), sorted(names)
+    assert not any(n.endswith((".zip", ".pyc")) or "requirements-" in n for n in names), sorted(names)
     proc = subprocess.run([sys.executable, "-m", "kit", "grade", "x", "--out", "y"], cwd=released,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "instructor command" in proc.stderr
@@ -171,16 +174,82 @@ def test_free_text_answers_keep_only_their_labels():
                                    "$\\color{blue}{\\textit Your Explanation:}$ *Fill this in.*")
 
 
-def test_release_refuses_a_leak(tmp_path):
+def _tiny_source(root):
+    (root / "cs231n").mkdir(parents=True)
+    (root / "cs231n/mod.py").write_text(f"def f(x):\n    y = None\n    {START}\n    y = x * 42 + 17\n"
+                                        f"    {END}\n    return y\n")
+    return root
+
+
+def test_release_refuses_a_leak_and_leaves_nothing_behind(tmp_path):
+    src = _tiny_source(tmp_path / "src")
+    (src / "datasets").mkdir()
+    (src / "datasets/README.md").write_text("Hint:\n\n    y = x * 42 + 17\n")
+    out = tmp_path / "out"
+    with pytest.raises(ReleaseError, match="would ship") as err:
+        release(src, out)
+    assert "datasets/README.md" in str(err.value) and "Nothing was written" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no partial folder either
+    (src / "datasets/README.md").write_text("no hint\n")
+    assert "cs231n/mod.py" in release(src, out)  # the same destination works at once
+    assert "y = x * 42" not in (out / "cs231n/mod.py").read_text()
+
+
+def test_only_the_manifest_ships_whatever_else_is_in_the_tree(tmp_path):
+    """Graded submissions, grades, archives and stray files never reach the student kit."""
+    import shutil
+    import zipfile
+
     src = tmp_path / "src"
-    (src / "cs231n").mkdir(parents=True)
-    (src / "cs231n/mod.py").write_text(f"def f(x):\n    y = None\n    {START}\n    y = x * 42 + 17\n"
-                                       f"    {END}\n    return y\n")
-    (src / "NOTES.md").write_text("Hint:\n\n    y = x * 42 + 17\n")
-    with pytest.raises(ValueError, match="leak"):
-        release(src, tmp_path / "out")
-    (src / "NOTES.md").write_text("no hint\n")
-    assert release(src, tmp_path / "out2") == ["NOTES.md", "cs231n/mod.py"]
+    shutil.copytree(SOURCE, src, ignore=shutil.ignore_patterns(".git", ".venv", "datasets", "build",
+                                                                "__pycache__", ".pytest_cache"))
+    solution = (SOURCE / "cs231n/layers.py").read_bytes()
+    (src / "submissions").mkdir()
+    with zipfile.ZipFile(src / "submissions/alice.zip", "w") as zf:
+        zf.writestr("cs231n/layers.py", solution)
+    (src / "grades/alice").mkdir(parents=True)
+    (src / "grades/alice/manual.json").write_bytes(solution)
+    (src / "grades/grades.csv").write_text("student,score\nalice,32\n")
+    (src / "solutions.zip").write_bytes(b"PK\x03\x04" + solution)
+    (src / "notes.md").write_bytes(solution)
+    (src / "build").mkdir()
+    (src / "build/two_layer_net.html").write_bytes(solution)
+    (src / "cs231n/scratch.txt").write_bytes(solution)
+    (src / "notebooks/.ipynb_checkpoints").mkdir(exist_ok=True)
+    (src / "notebooks/.ipynb_checkpoints/two_layer_net-checkpoint.ipynb").write_bytes(
+        (SOURCE / NOTEBOOK).read_bytes())
+    paths = release(src, tmp_path / "kit")
+    shipped = {p.relative_to(tmp_path / "kit").as_posix() for p in released_files(tmp_path / "kit")}
+    assert shipped == set(paths)
+    for stray in ("submissions/alice.zip", "grades/alice/manual.json", "grades/grades.csv", "solutions.zip",
+                  "notes.md", "build/two_layer_net.html", "cs231n/scratch.txt"):
+        assert stray not in shipped
+    assert not any(".ipynb_checkpoints" in p for p in shipped)
+    assert find_leaks(src, tmp_path / "kit") == []
+
+
+def test_a_file_that_cannot_be_checked_counts_as_a_leak(tmp_path):
+    kit = tmp_path / "kit"
+    release(_tiny_source(tmp_path / "src"), kit)
+    (kit / "cs231n/blob.js").write_bytes(b"\xff\xfe\x00binary")
+    leaks = find_leaks(tmp_path / "src", kit)
+    assert leaks and leaks[0][0] == "cs231n/blob.js" and "not a text file" in leaks[0][1]
+
+
+def test_student_kit_gets_its_own_readme_requirements_and_makefile(released):
+    readme = (released / "README.md").read_text()
+    assert "reference solution in every region" not in readme and "bench/" not in readme
+    assert "python -m kit collect" in readme and "make test" in readme
+    assert "`cs231n/layers.py`" in readme and "| all |" in readme  # the points per file
+    assert "<!-- graded-table -->" not in readme
+    requirements = (released / "requirements.txt").read_text()
+    for extra in ("dask", "playwright", "pytest-xdist"):
+        assert extra not in requirements
+    assert "nbval" in requirements and "numpy" in requirements
+    makefile = (released / "Makefile").read_text()
+    assert "release:" not in makefile and "grade:" not in makefile and "test:" in makefile
+    assert "--nbval" in (released / "pytest.ini").read_text()
+    assert not (released / "tests").exists()
 
 
 def _nbval(kit, last_check, tmp_path):
@@ -220,7 +289,7 @@ def complete_kit(released, dest):
     """
     import shutil
 
-    from kit.nbrelease import explanation_indices
+    from kit.instructor.nbrelease import explanation_indices
 
     shutil.copytree(released, dest)
     for rel in student_files(SOURCE):

@@ -1,18 +1,22 @@
-"""Grading at scale: 100 submissions end to end, --jobs, a Dask cluster, and the rlimits fallback."""
+"""Grading at scale: a hundred submissions, parallel jobs under load, a Dask cluster, the rlimits mode.
+
+These tests assert scores, never times: the machines are shared and noisy
+(throughput figures come from bench/bench_grade.py).
+"""
 import csv
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 import kit_fixtures as fx
-from kit.grade import grade
-from kit.sandbox import Limits
+from kit.instructor.grade import grade
+from kit.instructor.sandbox import Limits, locate_bwrap
 
-LIMITS = Limits(cell_timeout=6, timeout=120, memory_mb=2048)
+LIMITS = Limits(cell_timeout=5, timeout=120, memory_mb=1024)
 KINDS = ("correct", "relu_backward", "half_l2", "empty", "not_a_zip")
+needs_bwrap = pytest.mark.skipif(locate_bwrap() is None, reason="grading needs bubblewrap (apt-get install bubblewrap)")
 
 
 def plant(subs, kind, name, unique=""):
@@ -47,6 +51,7 @@ def read_grades(out):
         return {r["student"]: r for r in csv.DictReader(f)}
 
 
+@needs_bwrap
 def test_hundred_submissions_graded_to_the_end(tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
@@ -55,37 +60,43 @@ def test_hundred_submissions_graded_to_the_end(tmp_path):
         kind = KINDS[i % len(KINDS)]
         kinds[f"student{i:03d}"] = kind
         plant(subs, kind, f"student{i:03d}")
-    rows = grade(subs, out, jobs=2, limits=LIMITS, log=lambda *a: None)
-    assert len(rows) == 100
+    run = grade(subs, out, jobs=2, limits=LIMITS, log=lambda *a: None)
+    assert len(run.rows) == 100 and run.exit_code == 0
     grades = read_grades(out)
     assert len(grades) == 100
     check_kinds(grades, kinds)
     for name in kinds:
         assert (out / name / "results.json").exists() and (out / name / "feedback.md").exists()
     assert grades["student004"]["status"] == "rejected"
-    text = (out / "student005" / "feedback.md").read_text()
-    assert text.startswith("# Feedback for student005")
+    assert "identical to another submission" in json.loads((out / "student005" / "results.json").read_text())[
+        "output"].lower()
 
 
+@needs_bwrap
 @pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_hundred_distinct_submissions_with_two_jobs(tmp_path):
-    """Each of the 100 zips differs (no dedupe): 100 sandboxed runs, two at a time."""
+@pytest.mark.timeout(900)
+def test_sixty_distinct_correct_submissions_under_load_get_full_marks(tmp_path):
+    """Two jobs, with two CPU-bound processes running beside the grader: 60 of 60 full marks."""
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    kinds = {}
-    for i in range(100):
-        kind = KINDS[i % 4]  # no unreadable zips here: every one runs
-        kinds[f"s{i:03d}"] = kind
-        plant(subs, kind, f"s{i:03d}", unique=f"submission {i}")
-    start = time.monotonic()
-    rows = grade(subs, out, jobs=2, limits=LIMITS, dedupe=False, log=lambda *a: None)
-    elapsed = time.monotonic() - start
-    assert len(rows) == 100
-    check_kinds(read_grades(out), kinds)
-    print(f"100 distinct submissions in {elapsed:.0f} s ({100 / elapsed * 60:.1f} per minute)")
+    names = [f"s{i:02d}" for i in range(60)]
+    for name in names:
+        plant(subs, "correct", name, unique=name)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        run = grade(subs, out, jobs=2, limits=Limits(), dedupe=False, log=lambda *a: None)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    grades = read_grades(out)
+    assert run.exit_code == 0
+    full = [n for n in names if grades[n]["status"] == "graded"
+            and float(grades[n]["score"]) == float(grades[n]["max_score"]) > 0]
+    assert len(full) == 60, {n: (grades[n]["status"], grades[n]["score"], grades[n]["reason"])
+                             for n in names if n not in full}
 
 
+@needs_bwrap
 def test_dask_cluster_grades_like_local(tmp_path):
     distributed = pytest.importorskip("distributed")
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -94,38 +105,30 @@ def test_dask_cluster_grades_like_local(tmp_path):
         plant(subs, kind, kind)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
                                   host="127.0.0.1", dashboard_address=None) as cluster:
-        rows = grade(subs, out, scheduler=cluster.scheduler_address, limits=LIMITS, log=lambda *a: None)
+        run = grade(subs, out, scheduler=cluster.scheduler_address, limits=LIMITS, log=lambda *a: None)
     kinds = {k: k for k in ("correct", "relu_backward", "empty")}
-    dask_scores = check_kinds({r["student"]: r for r in rows}, kinds)
+    dask_scores = check_kinds({r["student"]: r for r in run.rows}, kinds)
     local = grade(subs, tmp_path / "local", limits=LIMITS, log=lambda *a: None)
-    assert dask_scores == {r["student"]: float(r["score"]) for r in local}
+    assert dask_scores == {r["student"]: float(r["score"]) for r in local.rows}
 
 
-def test_rlimits_fallback_still_contains_runaway_code(tmp_path):
+def test_rlimits_mode_runs_only_when_asked_and_warns(tmp_path):
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
     ref = fx.reference_files()
     fx.write_zip(subs / "correct.zip", ref)
     fx.write_zip(subs / "loop.zip", fx.wrap_svm(ref, "while True:\n    pass"))
     fx.write_zip(subs / "exit.zip", fx.wrap_svm(ref, "import os\nos._exit(1)"))
-    rows = {r["student"]: r for r in grade(subs, out, limits=LIMITS, isolation="rlimits", jobs=2,
-                                           log=lambda *a: None)}
+    logs = []
+    run = grade(subs, out, limits=LIMITS, isolation="rlimits", jobs=2, log=logs.append)
+    rows = {r["student"]: r for r in run.rows}
     max_score = float(rows["correct"]["max_score"])
     assert float(rows["correct"]["score"]) == max_score
-    assert float(rows["loop"]["score"]) == float(rows["exit"]["score"]) == max_score - 1
+    tests = json.loads((out / "correct" / "results.json").read_text())["tests"]
+    svm_points = sum(t["max_score"] for t in tests if t["name"] in fx.SVM_CHECKS)
+    assert float(rows["loop"]["score"]) == float(rows["exit"]["score"]) == pytest.approx(max_score - svm_points)
+    assert logs[0].startswith("WARNING: --isolation rlimits")
     for row in rows.values():
         assert row["isolation"].startswith("rlimits only")
     results = json.loads((out / "loop" / "results.json").read_text())
-    assert results["output"].startswith("Isolation: rlimits only")
-
-
-def test_command_line(tmp_path):
-    subs, out = tmp_path / "subs", tmp_path / "out"
-    subs.mkdir()
-    plant(subs, "half_l2", "bob")
-    proc = subprocess.run([sys.executable, "-m", "kit", "grade", str(subs), "--out", str(out),
-                           "--jobs", "2", "--cell-timeout", "6"], cwd=fx.SOURCE, capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "bob:" in proc.stdout and "grades.csv" in proc.stdout
-    assert read_grades(out)["bob"]["status"] == "graded"
+    assert results["output"].startswith("Graded without a file-system sandbox")

@@ -1,17 +1,34 @@
-"""Score one submission: compare its emitted values with the reference ones, in the grader.
+"""Score one submission: compare what its checks emitted with the reference run, in the grader.
 
-Nothing here runs in a kernel. The submission's records come from the
-sandboxed runner (untrusted data: only plain numbers are read from them); the
-expected records come from running the same check notebook on the
-instructor's reference code in a trusted process.
+Nothing here runs in a sandbox or imports student code. A submission's values
+come from the sandbox (untrusted data: only plain numbers are read, with
+bounded sizes and shapes); the expected ones from running the same check
+cells on the instructor's reference code. Check cell metadata:
+
+- "check": name; "points": p; "visibility": "visible" (default), "hidden"
+  or "after_published" (hidden checks never show expected values);
+- "exercises": what the check exercises, for the feedback
+  (e.g. "TwoLayerNet.loss in cs231n/classifiers/neural_net.py");
+- "values": the keys that are scored (default: every key the reference emits);
+- "measure": {key: {"fn": ..., ...}}: values the grader computes itself from
+  the emitted data (see kit.instructor.measures);
+- "expect": {key: {"below": x, "above": y, "rtol": r, "atol": a}}: a bound
+  instead of the reference value, or a tolerance for that key;
+- "rtol" / "atol": the tolerance for the whole check (default 1e-6 / 1e-8).
+A check with several values gives partial credit: its points times the share
+of values that are right.
 """
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from kit.instructor.measures import MeasureError, derive
+
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-6, 1e-8
-MAX_ELEMENTS = 1_000_000
+MAX_ELEMENTS = 2_000_000
+MAX_DIMS = 32
+HIDDEN = ("hidden", "after_published")
 
 
 @dataclass
@@ -21,32 +38,52 @@ class CheckResult:
     max_points: float
     visibility: str
     lines: list = field(default_factory=list)   # feedback, one line per value or problem
+    exercises: str = ""
 
     @property
     def status(self):
         return "passed" if self.points >= self.max_points else "failed"
 
 
-def check_cells(nb):
-    """[(cell index, metadata)] of the check cells of a check notebook (dict form)."""
-    return [(i, c["metadata"]) for i, c in enumerate(nb["cells"])
-            if c.get("cell_type") == "code" and "points" in c.get("metadata", {})]
+class BadValue(ValueError):
+    """An emitted value that is not a well-formed array of numbers."""
 
 
-def _as_array(value):
-    """A float array from a runner value {"shape", "data"}, or an error text."""
+def as_array(value):
+    """
+    A float array from an emitted value {"shape": [...], "data": [...]}.
+
+    Raises:
+    - BadValue with what is wrong, for anything else (the student's value).
+    """
     if not isinstance(value, dict):
-        return None, "no value"
+        raise BadValue("no value")
     if "error" in value:
-        return None, f"could not be read as numbers ({str(value['error'])[:200]})"
+        raise BadValue(f"could not be read as numbers ({str(value['error'])[:200]})")
     shape, data = value.get("shape"), value.get("data")
-    if not (isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape)
-            and isinstance(data, list) and len(data) <= MAX_ELEMENTS
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS
+            and all(type(n) is int and 0 <= n <= MAX_ELEMENTS for n in shape)):
+        raise BadValue("malformed value (its shape is not a short list of sizes)")
+    if not (isinstance(data, list) and len(data) <= MAX_ELEMENTS
             and all(type(x) in (int, float) for x in data)):
-        return None, "malformed value"
+        raise BadValue("malformed value (its data is not a list of numbers)")
     if math.prod(shape) != len(data):
-        return None, "malformed value"
-    return np.array(data, dtype=float).reshape(shape), None
+        raise BadValue(f"malformed value ({len(data)} numbers for shape {tuple(shape)})")
+    try:
+        return np.array(data, dtype=float).reshape(shape)
+    except (OverflowError, ValueError, MemoryError) as err:
+        raise BadValue(f"malformed value ({type(err).__name__})") from None
+
+
+def parse_values(values):
+    """{key: array or BadValue} from an emitted-values dict (untrusted)."""
+    out = {}
+    for key, value in (values or {}).items() if isinstance(values, dict) else ():
+        try:
+            out[str(key)] = as_array(value)
+        except BadValue as err:
+            out[str(key)] = err
+    return out
 
 
 def _show(arr, limit=6):
@@ -55,84 +92,107 @@ def _show(arr, limit=6):
     return text[:-1] + ", ...]" if flat.size > limit else text
 
 
-def compare_value(key, got, expected, rule):
-    """(ok, feedback line) for one emitted value."""
-    want, _ = _as_array(expected)
-    have, problem = _as_array(got)
-    if have is None:
-        return False, f"{key}: {problem}"
+def compare_value(key, got, want, rule, hidden=False):
+    """(ok, feedback line) for one value; `got`/`want` are arrays, BadValue or None."""
+    if isinstance(got, BadValue) or got is None:
+        return False, f"{key}: {got if got is not None else 'no value'}"
     if "below" in rule or "above" in rule:
-        ok = have.size == 1 and np.isfinite(have).all()
+        ok = got.size == 1 and bool(np.isfinite(got).all())
+        value = float(got.ravel()[0]) if ok else None
         if ok and "below" in rule:
-            ok = float(have.ravel()[0]) < rule["below"]
+            ok = value < rule["below"]
         if ok and "above" in rule:
-            ok = float(have.ravel()[0]) > rule["above"]
-        bound = " and ".join(f"{k} {rule[k]}" for k in ("below", "above") if k in rule)
-        return ok, f"{key}: expected a value {bound}, got {_show(have)}"
-    if want is None:
+            ok = value > rule["above"]
+        bound = " and ".join(f"{k} {rule[k]:g}" for k in ("below", "above") if k in rule)
+        return ok, f"{key}: expected a value {bound}, got {_show(got)}"
+    if not isinstance(want, np.ndarray):
         return False, f"{key}: no reference value (instructor: check the reference run)"
-    if have.shape != want.shape:
-        return False, f"{key}: expected shape {want.shape}, got shape {have.shape}"
+    if got.shape != want.shape:
+        return False, (f"{key}: expected shape {want.shape}, got shape {got.shape}" if not hidden
+                       else f"{key}: wrong shape {got.shape}")
     rtol, atol = rule.get("rtol", DEFAULT_RTOL), rule.get("atol", DEFAULT_ATOL)
-    ok = bool(np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=False))
-    if ok:
+    with np.errstate(all="ignore"):
+        close = np.isclose(got, want, rtol=rtol, atol=atol, equal_nan=False)
+    if close.all():
         return True, f"{key}: matches"
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(have - want)
-    bad = ~np.isclose(have, want, rtol=rtol, atol=atol)
-    where = np.unravel_index(int(np.argmax(bad)), have.shape) if have.ndim else ()
+    bad = ~close
+    count = f"{int(bad.sum())} of {got.size} entries differ"
+    if hidden:
+        return False, f"{key}: does not match the expected values ({count})"
+    with np.errstate(all="ignore"):
+        diff = np.abs(got - want)
+    where = np.unravel_index(int(np.argmax(bad)), got.shape) if got.ndim else ()
     worst = np.nanmax(diff) if np.isfinite(diff).any() else float("nan")
-    return False, (f"{key}: expected {_show(want)}, got {_show(have)} "
-                   f"({int(bad.sum())} of {have.size} entries differ, first at index {tuple(int(i) for i in where)}, "
-                   f"largest difference {worst:.3g})")
+    return False, (f"{key}: expected {_show(want)}, got {_show(got)} ({count}, first at index "
+                   f"{tuple(int(i) for i in where)}, largest difference {worst:.3g})")
 
 
-def score_check(meta, record, expected_record):
-    """Score one check cell; `record` / `expected_record` are runner lines (or None)."""
+def _derived(meta, got, want):
+    """Apply the check's measures to both sides: (got, want) with the derived keys added."""
+    got, want = dict(got), dict(want)
+    good_want = {k: v for k, v in want.items() if isinstance(v, np.ndarray)}
+    good_got = {k: v for k, v in got.items() if isinstance(v, np.ndarray)}
+    for key, spec in (meta.get("measure") or {}).items():
+        try:
+            want[key] = derive(spec, good_want, good_want)
+        except MeasureError as err:
+            want[key] = BadValue(f"the reference cannot be measured: {err}")
+        try:
+            got[key] = derive(spec, good_got, good_want)
+        except MeasureError as err:
+            got[key] = BadValue(str(err))
+    return got, want
+
+
+def score_check(meta, record, expected_record, explain=lambda text: text):
+    """
+    Score one check cell.
+
+    Inputs:
+    - meta: The check cell's metadata.
+    - record / expected_record: kit.instructor.checkrun.Record of the
+      submission and of the reference (None when the cell did not run).
+    - explain: Rewrites error text for the student (e.g. line numbers of their file).
+    """
     name, points = str(meta.get("check", "check")), float(meta["points"])
     visibility = meta.get("visibility", "visible")
-    result = CheckResult(name, 0.0, points, visibility)
-    expected_values = (expected_record or {}).get("results") or [{}]
-    expected_values = expected_values[-1] if isinstance(expected_values[-1], dict) else {}
-    keys = sorted(set(expected_values) | set(meta.get("expect", {})))
+    hidden = visibility in HIDDEN
+    result = CheckResult(name, 0.0, points, visibility, exercises=str(meta.get("exercises", "")))
     if record is None:
-        result.lines.append("not run: the grading run stopped before this check "
-                            "(time limit for the whole submission?)")
+        result.lines.append("not run: the submission used up its time before this check")
         return result
-    if record.get("status") != "ok" or not record.get("results"):
-        error = record.get("error") or "the check emitted no values"
-        result.lines.append(f"{record.get('status', 'error')}: {str(error)[:500]}")
+    if record.status != "ok":
+        what = {"error": "your code raised an error", "timeout": "stopped", "dead": "stopped",
+                "memory": "stopped", "malformed": "unreadable output"}.get(record.status, record.status)
+        detail = explain(record.error or "") if not hidden else _last_line(explain(record.error or ""))
+        result.lines.append(f"{what}: {detail}".rstrip(": "))
         return result
-    got = record["results"][-1] if isinstance(record["results"][-1], dict) else {}
+    if not record.values:
+        result.lines.append("the check emitted no values (did your code return None?)")
+        return result
+    want_raw = parse_values((expected_record.values if expected_record else None) or {})
+    got, want = _derived(meta, parse_values(record.values), want_raw)
+    keys = meta.get("values") or sorted(k for k in want_raw)
     if not keys:
         result.lines.append("no reference values for this check (instructor: see the reference run)")
         return result
     good = 0
     for key in keys:
         rule = {k: meta[k] for k in ("rtol", "atol") if k in meta}
-        rule.update(meta.get("expect", {}).get(key, {}))
-        ok, line = compare_value(key, got.get(key), expected_values.get(key), rule)
+        rule.update((meta.get("expect") or {}).get(key, {}))
+        ok, line = compare_value(key, got.get(key), want.get(key), rule, hidden)
         good += ok
         result.lines.append(("ok    " if ok else "WRONG ") + line)
     result.points = round(points * good / len(keys), 2)
     return result
 
 
-def score(nb, records, expected):
-    """Score every check of notebook `nb` (dict) from the runner records of a submission."""
-    by_index = {r["index"]: r for r in records}
-    exp_index = {r["index"]: r for r in expected}
-    return [score_check(meta, by_index.get(i), exp_index.get(i)) for i, meta in check_cells(nb)]
+def _last_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
-def setup_problems(nb, records):
-    """Feedback lines for setup cells (imports) that failed."""
-    by_index = {r["index"]: r for r in records}
-    lines = []
-    for i, cell in enumerate(nb["cells"]):
-        if "setup" in cell.get("metadata", {}).get("tags", []):
-            record = by_index.get(i)
-            if record is not None and record.get("status") != "ok":
-                first = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-                lines.append(f"setup cell `{first.splitlines()[-1][:80]}` failed: {str(record.get('error'))[:500]}")
-    return lines
+def check_cells(cells):
+    """[(index, metadata)] of the check cells among plain cells (see kit.instructor.cells)."""
+    return [(i, c["metadata"]) for i, c in enumerate(cells)
+            if c["cell_type"] == "code" and "points" in c["metadata"]]

@@ -1,59 +1,110 @@
 """`python -m kit grade SUBMISSIONS --out DIR`: autograde a directory of <student>.zip.
 
-For each submission: a pristine copy of the student kit (released once per
-run into a private directory) with only the allow-listed student files laid
-over it; the check notebooks of kit/checks/ run against it in a sandbox (see
-kit.sandbox); the values they emit are compared, here in the grader, with the
-values the same notebooks emit on the instructor's reference code (run once,
-in a separate trusted process, kept in memory only).
+The pipeline, for each submission:
+1. extract: only the files a student may change, safely (kit.instructor.archive);
+2. lay the student's regions into the instructor's scaffold (kit.instructor.splice);
+3. run the check notebooks in a sandbox that sees the pristine release with
+   those files over it (kit.instructor.checkrun, kit.instructor.sandbox);
+4. score: compare what the checks emitted with the reference run, here in the
+   grader (kit.instructor.compare); write the results (kit.instructor.report).
 
-Writes DIR/grades.csv, DIR/<student>/results.json (Gradescope format),
-DIR/<student>/feedback.md and DIR/manual_grading.csv. Resumable: a submission
-with a results.json is skipped unless --force.
+Before any submission: the isolation is chosen and fails closed (no
+bubblewrap, no grading unless `--isolation rlimits` is asked for by name), the
+student kit is released privately from the instructor source (its explicit
+manifest, whatever else lies in the tree), the check notebooks run once on
+the reference solution (the expected values, kept in memory), and a sandbox
+is started as a preflight.
+
+Never a silent zero: a failure of the grader (a sandbox that does not start,
+one that dies before its first cell) is retried, then recorded as status
+`error` with its reason, and the run exits non-zero; a rerun grades those
+again. Ctrl-C stops starting submissions (the running ones finish); a second
+Ctrl-C stops those too, and they stay ungraded (no result is written for
+them). Temporary kits and cgroups are removed, and those of a grader that was
+killed are removed by the next run.
 """
-import csv
+import compileall
 import hashlib
 import itertools
-import json
 import os
+import py_compile
 import re
 import shutil
-import subprocess
+import signal
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 
-from kit import compare, manual
-from kit.archive import ArchiveRejected, extract
-from kit.files import student_files
-from kit.release import release
-from kit.sandbox import RUNNER, Limits, choose_isolation, run_checks
+from kit.instructor import cgroups as cgroups_mod
+from kit.instructor import manual, report
+from kit.instructor.archive import ArchiveRejected, extract
+from kit.instructor.checkrun import CheckNotebook, run_checks
+from kit.instructor.compare import CheckResult, score_check
+from kit.instructor.release import release
+from kit.instructor.sandbox import (Aborted, GraderFailure, Isolation, IsolationUnavailable, KitView,
+                                    Limits, Sandbox, choose_isolation)
+from kit.instructor.splice import map_traceback, splice, syntax_message
+from kit.student.files import student_files
 
-SOURCE = Path(__file__).resolve().parents[1]
+SOURCE = Path(__file__).resolve().parents[2]
 CHECKS = Path(__file__).resolve().parent / "checks"
-GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation"]
+RUN_PREFIX = "kit-grade-run-"
+RETRIES = 2
+
+
+class SetupError(Exception):
+    """Grading cannot start (the reference fails its checks, no check notebooks, ...)."""
+
+
+@dataclass
+class Setup:
+    """What every submission of a run shares (picklable, for Dask workers)."""
+    release_dir: str
+    work_root: str
+    allowed: list
+    notebooks: list          # [CheckNotebook]
+    expected: dict           # notebook name -> {cell index: Record} of the reference run
+    limits: Limits
+    isolation: Isolation
+    released_nbs: dict       # rel -> released notebook (parsed JSON)
+    instructor_nbs: dict     # rel -> instructor notebook (parsed JSON)
+    retries: int = RETRIES
+    sandboxed_dir: str = None
+
+    @property
+    def max_score(self):
+        return round(sum(float(c["metadata"]["points"]) for nb in self.notebooks for _, c in nb.check_cells()), 2)
 
 
 @dataclass
 class Job:
-    """Everything one submission's grading needs (picklable, for Dask)."""
     student: str
     zip_path: str
     out_dir: str
-    release_dir: str
-    allowed: list
-    checks: list        # [(name, notebook JSON text)]
-    expected: dict      # name -> runner records on the reference code
-    limits: Limits
-    isolation: str
-    force: bool
-    instructor_nbs: dict  # notebook rel path -> instructor notebook (dict), for reference answers
-    released_nbs: dict    # notebook rel path -> released notebook (dict)
 
+
+@dataclass
+class GradeRun:
+    """What a grading run did."""
+    rows: list = field(default_factory=list)
+    interrupted: bool = False
+    isolation: str = ""
+
+    def count(self, status):
+        return sum(1 for r in self.rows if r["status"] == status)
+
+    @property
+    def exit_code(self):
+        return 130 if self.interrupted else (1 if self.count("error") else 0)
+
+
+# ---------------------------------------------------------------------------- names and slots
 
 def student_name(zip_name, taken):
     """A safe, unique folder name for the student of `zip_name`."""
@@ -66,150 +117,226 @@ def student_name(zip_name, taken):
     return unique
 
 
-def reference_records(source, notebook_text, cell_timeout):
-    """Run a check notebook on the reference code, in a separate trusted process."""
-    env = dict(os.environ, MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1", OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, str(RUNNER), str(source), str(cell_timeout)],
-                          input="reference\n" + notebook_text, capture_output=True, text=True, cwd=source, env=env,
-                          timeout=600)
-    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return records
+class _Slots:
+    """Numbers for the sandboxes running at the same time (each slot has its own host uid)."""
+
+    def __init__(self):
+        self.lock, self.free, self.next = threading.Lock(), [], itertools.count()
+
+    def acquire(self):
+        with self.lock:
+            return self.free.pop(0) if self.free else next(self.next)
+
+    def release(self, slot):
+        with self.lock:
+            self.free.append(slot)
+            self.free.sort()
 
 
-def prepare(source, checks_dir, workdir, limits, isolation):
-    """Release the kit, load the checks and compute the expected values; returns the Job template."""
-    source = Path(source).resolve()
-    release_dir = Path(workdir) / "release"
-    release(source, release_dir)
-    checks = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(Path(checks_dir).glob("*.ipynb"))]
-    if not checks:
-        raise SystemExit(f"grade: no check notebooks in {checks_dir}")
-    expected = {}
-    for name, text in checks:
-        records = reference_records(source, text, max(limits.cell_timeout, 60))
-        bad = [r for r in records if r.get("status") != "ok"]
-        if bad or not records:
-            detail = "; ".join(f"cell {r['index']}: {r.get('error')}" for r in bad) or "no output"
-            raise SystemExit(f"grade: the reference solution fails {name}: {detail}")
-        expected[name] = records
-    notebooks = [rel for rel in student_files(release_dir) if rel.endswith(".ipynb")]
-    return dict(
-        release_dir=str(release_dir), allowed=student_files(release_dir), checks=checks,
-        expected=expected, limits=limits, isolation=isolation,
-        instructor_nbs={rel: json.loads((source / rel).read_text()) for rel in notebooks
-                        if (source / rel).is_file()},
-        released_nbs={rel: json.loads((release_dir / rel).read_text()) for rel in notebooks},
-    )
+SLOTS = _Slots()
 
 
-def _write_atomic(path, text):
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+# ---------------------------------------------------------------------------- one submission
+
+def _fresh_checks(setup, line):
+    """Every check at 0 points with one line of explanation (nothing was run)."""
+    return [CheckResult(str(c["metadata"].get("check", "check")), 0.0, float(c["metadata"]["points"]),
+                        c["metadata"].get("visibility", "visible"), [line],
+                        str(c["metadata"].get("exercises", "")))
+            for nb in setup.notebooks for _, c in nb.check_cells()]
 
 
-def _row_from_results(student, results):
-    extra = results.get("extra_data", {})
-    return {"student": student, "score": results.get("score", 0), "max_score": extra.get("max_score", 0),
-            "status": extra.get("status", "graded"), "isolation": extra.get("isolation", "")}
+def _setup_problems(setup, run, explain):
+    lines = []
+    for nb in setup.notebooks:
+        for i, cell in nb.setup_cells():
+            record = run.records.get(nb.name, {}).get(i)
+            if record is not None and record.status != "ok":
+                first = cell["source"].strip().splitlines()[-1][:80] if cell["source"].strip() else ""
+                error = explain(record.error or record.status).strip().splitlines()
+                lines.append(f"`{first}` failed: " + " | ".join(error[-3:]))
+    return lines
 
 
-def grade_one(job):
-    """Grade one submission; never raises (a failure is recorded as that submission's status)."""
-    out = Path(job.out_dir) / job.student
-    results_path = out / "results.json"
-    if results_path.exists() and not job.force:
-        try:
-            return _row_from_results(job.student, json.loads(results_path.read_text()))
-        except (OSError, ValueError):
-            pass
+def grade_one(setup, job, abort=None):
+    """
+    Grade one submission and write its results; never raises.
+
+    Returns:
+    - Its grades.csv row; status "not graded" (and nothing written) when the
+      run was stopped while it ran.
+    """
+    abort = abort or threading.Event()
     start = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="kit-grade-")
+    work = Path(tempfile.mkdtemp(prefix=f"{job.student}-", dir=setup.work_root))
+    slot = SLOTS.acquire()
     try:
-        return _grade_in(job, out, Path(work), start)
-    except Exception as err:  # noqa: BLE001 - one submission must never stop the run
-        results = {"score": 0, "execution_time": round(time.monotonic() - start, 2),
-                   "output": f"Internal grading error: {type(err).__name__}: {err}. Ask your instructor.",
-                   "tests": [], "extra_data": {"status": "error", "max_score": _max_score(job),
-                                               "isolation": job.isolation}}
-        _write_atomic(results_path, json.dumps(results, indent=1))
-        return _row_from_results(job.student, results)
+        outcome = _grade(setup, job, work, slot, abort, start)
+    except Aborted:
+        return {"student": job.student, "score": "", "max_score": setup.max_score, "status": "not graded",
+                "isolation": setup.isolation.describe(), "reason": "the run was stopped"}
+    except Exception as err:  # noqa: BLE001 - the grader's own failure: never the student's zero
+        outcome = report.Outcome(job.student, "error", _fresh_checks(setup, "not graded"), setup.max_score,
+                                 [], setup.isolation.describe(), setup.isolation.short(),
+                                 time.monotonic() - start, reason=f"internal grader error "
+                                 f"({type(err).__name__}: {err})."[:500])
     finally:
+        SLOTS.release(slot)
         shutil.rmtree(work, ignore_errors=True)
+    return report.write_submission(job.out_dir, outcome)
 
 
-def _max_score(job):
-    return sum(float(m["points"]) for _, text in job.checks
-               for _, m in compare.check_cells(json.loads(text)))
+def _grade(setup, job, work, slot, abort, start):
+    timing = {}
 
+    def outcome(status, checks, messages, reason="", manual_rows=()):
+        return report.Outcome(job.student, status, checks, setup.max_score, messages,
+                              setup.isolation.describe(), setup.isolation.short(),
+                              time.monotonic() - start, reason, manual_rows,
+                              {k: round(v, 4) for k, v in timing.items()})
 
-def _grade_in(job, out, work, start):
-    kit_dir = work / "kit"
-    shutil.copytree(job.release_dir, kit_dir, symlinks=True)
-    messages, status, checks, isolation_text = [], "graded", [], job.isolation
-    setup_lines, manual_rows = [], []
+    upload = work / "upload"
+    upload.mkdir()
     try:
-        extraction = extract(job.zip_path, kit_dir, job.allowed)
-        messages += extraction.messages
-        if not extraction.files:
-            status = "empty"
-            messages.append("the zip holds none of the files you may change: graded as the empty kit")
+        extraction = extract(job.zip_path, upload, setup.allowed)
     except ArchiveRejected as err:
-        status = "rejected"
-        messages.append(f"submission rejected: {err}")
-        extraction = None
-    for root, dirs, files in os.walk(kit_dir):
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o644)
-    for name, text in job.checks:
-        nb = json.loads(text)
-        if status == "rejected":
-            records = []
-        else:
-            run = run_checks(kit_dir, text, job.limits, job.isolation)
-            records, isolation_text = run.lines, run.isolation
-            if run.timed_out:
-                messages.append(f"{name}: the run hit the time limit of {job.limits.timeout:g} s for a "
-                                f"submission; checks not reached score 0")
-        setup_lines += compare.setup_problems(nb, records)
-        checks += compare.score(nb, records, job.expected[name])
-    if extraction is not None:
-        for rel, released in job.released_nbs.items():
-            path = kit_dir / rel
-            if rel in extraction.files:
-                manual_rows += manual.answers(job.student, rel, path, released, job.instructor_nbs.get(rel))
-    score = round(sum(c.points for c in checks), 2)
-    max_score = round(sum(c.max_points for c in checks), 2)
-    results = {
-        "score": score,
-        "execution_time": round(time.monotonic() - start, 2),
-        "output": "\n".join([f"Isolation: {isolation_text}"] + messages + setup_lines),
-        "tests": [{"name": c.name, "score": c.points, "max_score": c.max_points, "status": c.status,
-                   "output": "\n".join(c.lines), "visibility": c.visibility} for c in checks],
-        "extra_data": {"status": status, "max_score": max_score, "isolation": isolation_text},
-    }
-    (out / "feedback.md").write_text(feedback(job.student, results, messages, setup_lines, checks))
-    _write_atomic(out / "manual.json", json.dumps(manual_rows))
-    _write_atomic(out / "results.json", json.dumps(results, indent=1))
-    return _row_from_results(job.student, results)
+        return outcome("rejected", _fresh_checks(setup, "not run: the zip was rejected"),
+                       [f"Your submission was rejected: {err}. Make it again with `python -m kit collect`."])
+    messages = list(extraction.messages)
+    if not extraction.files:
+        return outcome("empty", _fresh_checks(setup, "not run: the submission holds none of your files"),
+                       messages + ["The zip holds none of the files you may change; make it with "
+                                   "`python -m kit collect` from the kit's folder."])
+    view = KitView(Path(setup.release_dir))
+    spliced = {}
+    for rel in extraction.files:
+        if not rel.endswith(".py"):
+            continue
+        scaffold = (view.release / rel).read_text(encoding="utf-8")
+        student = (upload / rel).read_text(encoding="utf-8", errors="replace")
+        spliced[rel] = splice(rel, scaffold, student)
+        messages += spliced[rel].messages
+        problem = syntax_message(rel, spliced[rel])
+        if problem:
+            messages.append(problem)
+        target = work / "view" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(spliced[rel].text, encoding="utf-8")
+        target.chmod(0o644)
+        view.overlays[rel] = target
+
+    def explain(text):
+        return map_traceback(text, spliced)
+
+    def make_sandbox():
+        return Sandbox(view, setup.isolation, setup.limits, slot=slot, abort=abort, scratch_root=work,
+                       **({"sandboxed_dir": setup.sandboxed_dir} if setup.sandboxed_dir else {}))
+
+    timing["prepare"] = time.monotonic() - start
+    failures = []
+    began = time.monotonic()
+    for attempt in range(setup.retries + 1):
+        try:
+            run = run_checks(make_sandbox, setup.notebooks, setup.limits)
+            break
+        except GraderFailure as err:
+            failures.append(str(err))
+            if abort.wait(min(1 + 2 * attempt, 5)):
+                raise Aborted() from None
+    else:
+        return outcome("error", _fresh_checks(setup, "not graded"), messages,
+                       reason=f"{failures[-1]} ({len(failures)} attempts).")
+    timing.update(run=time.monotonic() - began, sandbox_start=sum(run.starts), sandboxes=len(run.starts),
+                  cells_wall=sum(r.wall for recs in run.records.values() for r in recs.values()),
+                  cells_cpu=sum(r.cpu for recs in run.records.values() for r in recs.values()))
+    scoring = time.monotonic()
+    checks = []
+    for nb in setup.notebooks:
+        records, expected = run.records.get(nb.name, {}), setup.expected.get(nb.name, {})
+        for i, cell in nb.check_cells():
+            checks.append(score_check(cell["metadata"], records.get(i), expected.get(i), explain))
+    if run.out_of_time:
+        messages.append(f"Your code used up the {setup.limits.timeout:g} s of CPU time a submission may use; "
+                        f"the checks after that were not run.")
+    messages += _setup_problems(setup, run, explain)
+    manual_rows = []
+    for rel, released in setup.released_nbs.items():
+        if rel in extraction.files:
+            manual_rows += manual.answers(job.student, rel, upload / rel, released, setup.instructor_nbs.get(rel))
+    timing["score"] = time.monotonic() - scoring
+    return outcome("graded", checks, messages, manual_rows=manual_rows)
 
 
-def feedback(student, results, messages, setup_lines, checks):
-    lines = [f"# Feedback for {student}", "",
-             f"**Score: {results['score']:g} / {results['extra_data']['max_score']:g}**", ""]
-    if messages or setup_lines:
-        lines += ["## Your submission", ""] + [f"- {m}" for m in messages + setup_lines] + [""]
-    lines += ["## Checks", ""]
-    for c in checks:
-        mark = "passed" if c.status == "passed" else "FAILED"
-        lines += [f"### {c.name}: {c.points:g} / {c.max_points:g} ({mark})", ""]
-        if c.status != "passed":
-            lines += ["```"] + c.lines + ["```", ""]
-    lines += ["", f"_Graded in a sandbox: {results['extra_data']['isolation']}._", ""]
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------- the run
+
+def sweep_stale_runs(tmp=None):
+    """Remove the private folders of grading runs whose process is gone (e.g. after `kill -9`)."""
+    removed = 0
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{RUN_PREFIX}*"):
+        owner = path.name[len(RUN_PREFIX):].split("-")[0]
+        if owner.isdigit() and not cgroups_mod._alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def reference_run(source, notebooks, limits, work_root):
+    """Run the check notebooks on the instructor's code (trusted); returns {notebook: {index: Record}}."""
+    scratch_limits = Limits(cell_timeout=max(limits.cell_timeout, 60), timeout=max(limits.timeout, 600),
+                            memory_mb=limits.memory_mb, pids=limits.pids, tmp_mb=limits.tmp_mb)
+    try:
+        run = run_checks(lambda: Sandbox(KitView(Path(source)), Isolation("none"), scratch_limits,
+                                         scratch_root=work_root),
+                         notebooks, scratch_limits)
+    except GraderFailure as err:
+        raise SetupError(f"the reference run could not start: {err}") from None
+    for nb in notebooks:
+        records = run.records.get(nb.name, {})
+        for i, cell in nb.code_cells():
+            record = records.get(i)
+            if record is None or record.status != "ok" or ("points" in cell["metadata"] and not record.values):
+                what = cell["metadata"].get("check") or cell["source"].strip().splitlines()[0][:60]
+                detail = (record.error or record.status) if record else "not run"
+                raise SetupError(f"the reference solution fails {nb.name}, cell {i} ({what}): {detail}")
+    return run.records
+
+
+def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None):
+    """Release the kit privately, read the checks, run them on the reference, and start a sandbox."""
+    source = Path(source).resolve()
+    release_dir = Path(work_root) / "release"
+    release(source, release_dir)
+    compileall.compile_dir(str(release_dir), quiet=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    for dirpath, dirnames, filenames in os.walk(release_dir):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    paths = sorted(Path(checks_dir).glob("*.ipynb"))
+    if not paths:
+        raise SetupError(f"no check notebooks in {checks_dir}")
+    notebooks = [CheckNotebook.read(p) for p in paths]
+    if str(source) not in sys.path:
+        sys.path.insert(0, str(source))  # the measures use the instructor's own code
+    expected = reference_run(source, notebooks, limits, work_root)
+    preflight = Sandbox(KitView(release_dir), isolation, limits, scratch_root=work_root,
+                        **({"sandboxed_dir": sandboxed_dir} if sandboxed_dir else {}))
+    try:
+        preflight.start()
+    except GraderFailure as err:
+        raise IsolationUnavailable(f"the sandbox does not start on this machine, so nothing was graded: "
+                                   f"{err}") from None
+    finally:
+        preflight.close()
+    allowed = student_files(release_dir)
+    nbs = [rel for rel in allowed if rel.endswith(".ipynb")]
+    return Setup(
+        release_dir=str(release_dir), work_root=str(work_root), allowed=allowed, notebooks=notebooks,
+        expected=expected, limits=limits, isolation=isolation,
+        released_nbs={rel: nbformat.read(release_dir / rel, as_version=4) for rel in nbs},
+        instructor_nbs={rel: nbformat.read(source / rel, as_version=4) for rel in nbs
+                        if (source / rel).is_file()},
+        retries=retries, sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None)
 
 
 def _digest(path):
@@ -220,115 +347,193 @@ def _digest(path):
     return h.hexdigest()
 
 
-def copy_result(job, first):
-    """Grade `job` as a byte-identical copy of the submission `first` (already graded)."""
-    out, src = Path(job.out_dir) / job.student, Path(job.out_dir) / first
-    results_path = out / "results.json"
-    if results_path.exists() and not job.force:
-        return _row_from_results(job.student, json.loads(results_path.read_text()))
-    out.mkdir(parents=True, exist_ok=True)
-    results = json.loads((src / "results.json").read_text())
-    results["output"] += "\n(identical to another submission: graded once, result copied)"
-    rows = json.loads((src / "manual.json").read_text()) if (src / "manual.json").exists() else []
-    for row in rows:
-        row["student"] = job.student
-    text = (src / "feedback.md").read_text().replace(f"# Feedback for {first}", f"# Feedback for {job.student}", 1)
-    (out / "feedback.md").write_text(text)
-    _write_atomic(out / "manual.json", json.dumps(rows))
-    _write_atomic(results_path, json.dumps(results, indent=1))
-    return _row_from_results(job.student, results)
+class _Interrupts:
+    """Ctrl-C once: start nothing new; twice: stop the running submissions too."""
 
+    def __init__(self, log):
+        self.stop, self.abort, self.log, self.previous = threading.Event(), threading.Event(), log, None
 
-def _run_jobs(jobs, n_jobs, scheduler):
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
-        with Client(scheduler) as client:
-            futures = client.map(grade_one, jobs, pure=False)
-            for future in dask_completed(futures):
-                yield future.result()
-        return
-    if n_jobs <= 1:
-        for job in jobs:
-            yield grade_one(job)
-        return
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        for future in as_completed([pool.submit(grade_one, job) for job in jobs]):
-            yield future.result()
+    def handler(self, signum, frame):
+        if not self.stop.is_set():
+            self.stop.set()
+            self.log("Interrupted: no new submission starts; the running ones finish "
+                     "(Ctrl-C again to stop them now; they stay ungraded).")
+        elif not self.abort.is_set():
+            self.abort.set()
+            self.log("Stopping the running submissions; they stay ungraded (run again to grade them).")
+
+    def install(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handler)
+
+    def remove(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None, force=False,
-          limits=None, isolation="auto", dedupe=True, log=print):
+          retry_errors=False, limits=None, isolation="auto", bwrap=None, dedupe=True, retries=RETRIES,
+          log=print, handle_sigint=False, sandboxed_dir=None):
     """
     Grade every <student>.zip in `submissions` into `out`.
 
-    Byte-identical zips are graded once and the result copied (dedupe=False
-    grades each one).
+    Inputs:
+    - submissions, out: Folder of zips; output folder.
+    - source, checks_dir: Instructor source root and check notebooks (defaults: this kit's).
+    - jobs: Submissions graded at the same time; scheduler: a Dask scheduler address instead.
+    - force: Grade again every submission; retry_errors: grade again only those with status error.
+      Otherwise, submissions with a result (graded, empty, rejected) are kept and the others graded.
+    - limits: Limits; isolation: "auto", "bwrap" or "rlimits"; bwrap: path of bubblewrap.
+    - dedupe: Grade byte-identical zips once and copy the result.
+    - retries: Attempts after a grader failure, per submission.
+    - handle_sigint: Install the two-step Ctrl-C handler (the command line does).
+    - sandboxed_dir: Another folder of launch.py / executor.py (tests).
 
     Returns:
-    - The rows of grades.csv (dicts with student, score, max_score, status, isolation).
+    - A GradeRun.
+
+    Raises:
+    - IsolationUnavailable, SetupError: nothing was graded (the message says why).
     """
     submissions, out = Path(submissions), Path(out)
+    if not submissions.is_dir():
+        raise SetupError(f"{submissions} is not a folder of <student>.zip files")
     out.mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
-    isolation = choose_isolation(isolation)
     zips = sorted(p for p in submissions.iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
-    taken = {"grades.csv", "manual_grading.csv"}
+    taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv"}
     names = [(student_name(p.name, taken), p) for p in zips]
-    private = tempfile.mkdtemp(prefix="kit-grade-run-")
-    os.chmod(private, 0o700)
+    run, rows = GradeRun(), {}
+    pending = []
+    for name, path in names:
+        results = report.read_results(out, name)
+        status = (results or {}).get("extra_data", {}).get("status")
+        redo = force or (status == "error" if retry_errors else status not in report.DONE)
+        if redo:
+            pending.append((name, path))
+        elif results is not None:
+            rows[name] = report.row(name, results)
+    if not pending:
+        run.rows = [rows[n] for n, _ in names if n in rows]
+        report.write_tables(out, run.rows)
+        log("nothing to grade: every submission has a result (use --force to grade again)")
+        return run
+    found = cgroups_mod.detect()
+    cgroups_mod.sweep_stale(found)
+    sweep_stale_runs()
+    iso = choose_isolation(isolation, bwrap=bwrap, cgroups=found)
+    if iso.mode == "rlimits":
+        log("WARNING: --isolation rlimits: student code runs without a file-system sandbox and can read "
+            "every file this account can read. Use it only for code you trust.")
+    run.isolation = iso.describe()
+    interrupts = _Interrupts(log)
+    if handle_sigint:
+        interrupts.install()
+    private = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
+    os.chmod(private, 0o711)
     try:
-        pending = [name for name, _ in names if force or not (out / name / "results.json").exists()]
-        if pending:
-            template = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, isolation)
-        else:  # everything graded already: nothing to release or run
-            template = dict(release_dir="", allowed=[], checks=[], expected={}, limits=limits,
-                            isolation=isolation, instructor_nbs={}, released_nbs={})
-        job_list = [Job(student=name, zip_path=str(p.resolve()), out_dir=str(out.resolve()), force=force,
-                        **template) for name, p in names]
-        firsts, copies = [], []
+        setup = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, iso, retries, sandboxed_dir)
+        if interrupts.stop.is_set():
+            raise KeyboardInterrupt
+        jobs_list = [Job(name, str(path.resolve()), str(out.resolve())) for name, path in pending]
+        firsts, copies = jobs_list, []
         if dedupe:
-            seen = {}
-            for job in job_list:
+            seen, firsts = {}, []
+            for job in jobs_list:
                 key = _digest(job.zip_path)
                 if key in seen:
                     copies.append((job, seen[key]))
                 else:
                     seen[key] = job.student
                     firsts.append(job)
+        total, start = len(names), time.monotonic()
+
+        def record(row):
+            rows[row["student"]] = row
+            score = "" if row["status"] in ("error", "not graded") else f"{float(row['score']):g} / "
+            log(f"[{len(rows)}/{total}] {row['student']}: {score}{row['max_score']:g} ({row['status']})"
+                + (f": {row['reason']}" if row.get("reason") else ""))
+
+        if scheduler:
+            _run_dask(setup, firsts, scheduler, record, interrupts)
         else:
-            firsts = job_list
-        rows, start = [], time.monotonic()
-        graded = _run_jobs(firsts, jobs, scheduler)
-        copied = (copy_result(job, first) for job, first in copies)
-        for row in itertools.chain(graded, copied):
-            rows.append(row)
-            log(f"[{len(rows)}/{len(job_list)}] {row['student']}: {row['score']:g} / {row['max_score']:g} "
-                f"({row['status']})")
-        log(f"graded {len(rows)} submissions in {time.monotonic() - start:.1f} s "
-            f"with isolation: {isolation}")
+            _run_local(setup, firsts, max(1, jobs), record, interrupts)
+        for job, first in copies:
+            first_row = rows.get(first)
+            if first_row and first_row["status"] in report.DONE:
+                record(report.copy_submission(out, job.student, first))
+            else:
+                record(dict(first_row or {"max_score": setup.max_score, "isolation": run.isolation,
+                                          "score": ""}, student=job.student, status="not graded",
+                            reason="graded with an identical submission that has no result yet"))
+        for job in jobs_list:
+            if job.student not in rows:
+                rows[job.student] = {"student": job.student, "score": "", "max_score": setup.max_score,
+                                     "status": "not graded", "isolation": run.isolation,
+                                     "reason": "the run was stopped before it started"}
+        run.interrupted = interrupts.stop.is_set()
+        log(f"graded {len(pending)} submissions in {time.monotonic() - start:.1f} s; isolation: {run.isolation}")
+    except KeyboardInterrupt:
+        run.interrupted = True
     finally:
+        interrupts.remove()
         shutil.rmtree(private, ignore_errors=True)
-    rows.sort(key=lambda r: r["student"])
-    with open(out / "grades.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=GRADES_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    manual_rows = []
-    for row in rows:
-        path = out / row["student"] / "manual.json"
-        if path.exists():
-            manual_rows += json.loads(path.read_text())
-    with open(out / "manual_grading.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=manual.FIELDS)
-        writer.writeheader()
-        writer.writerows(manual_rows)
-    return rows
+    run.rows = [rows[n] for n, _ in names if n in rows]
+    report.write_tables(out, run.rows)
+    errors, ungraded = run.count("error"), run.count("not graded")
+    if errors:
+        log(f"{errors} submission(s) could not be graded (status error in grades.csv, with the reason): "
+            f"fix the cause, then rerun with --retry-errors")
+    if ungraded:
+        log(f"{ungraded} submission(s) not graded: the run was stopped; run the same command again to "
+            f"grade them")
+    return run
+
+
+def _run_local(setup, jobs, n_jobs, record, interrupts):
+    todo = iter(jobs)
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        running = {}
+
+        def submit():
+            if interrupts.stop.is_set():
+                return
+            job = next(todo, None)
+            if job is not None:
+                running[pool.submit(grade_one, setup, job, interrupts.abort)] = job
+
+        for _ in range(n_jobs):
+            submit()
+        while running:
+            done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                record(future.result())
+                submit()
+
+
+def _run_dask(setup, jobs, scheduler, record, interrupts):
+    from distributed import Client, as_completed
+
+    with Client(scheduler) as client:
+        remote_setup = client.scatter(setup, broadcast=True)
+        futures = [client.submit(grade_one, remote_setup, job, pure=False) for job in jobs]
+        for future in as_completed(futures):
+            if interrupts.stop.is_set():
+                client.cancel([f for f in futures if not f.done()])
+                break
+            record(future.result())
 
 
 def main(args):
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
-    grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
-          scheduler=args.scheduler, force=args.force, limits=limits, isolation=args.isolation,
-          dedupe=not args.no_dedupe)
+    try:
+        run = grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
+                    scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,
+                    limits=limits, isolation=args.isolation, bwrap=args.bwrap, dedupe=not args.no_dedupe,
+                    handle_sigint=True)
+    except (IsolationUnavailable, SetupError) as err:
+        print(f"grade: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {Path(args.out) / 'grades.csv'} and {Path(args.out) / 'manual_grading.csv'}")
-    return 0
+    return run.exit_code

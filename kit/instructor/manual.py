@@ -1,22 +1,20 @@
 """Gather inline-question answers and their free-text explanations for manual grading.
 
-Submitted notebooks are untrusted data: they are parsed as JSON, and answers
-are read with `ast.literal_eval`, never executed.
+Submitted notebooks are untrusted data: they are parsed as JSON (any shape is
+tolerated, see kit.instructor.cells), and answers are read with
+`ast.literal_eval`, never executed.
 """
 import ast
 import json
 from pathlib import Path
 
-from kit.nbrelease import is_inline_question
+from kit.instructor.cells import plain_cells
+from kit.instructor.nbrelease import is_inline_question
 
 MAX_TEXT = 4000
+MAX_NOTEBOOK = 8 * 2**20
 FIELDS = ["student", "notebook", "question", "prompt", "answer", "parsed_answer", "explanation",
           "reference_answer"]
-
-
-def _source(cell):
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def _answer_value(source):
@@ -31,36 +29,42 @@ def _answer_value(source):
     return ""
 
 
-def questions(nb):
-    """[(question number, cell id, prompt)] of the inline-question cells of a (trusted) notebook."""
-    found, cells = [], nb.get("cells", [])
+def questions(cells):
+    """[(question number, cell id, prompt)] of the inline-question cells of plain cells."""
+    found = []
     for i, cell in enumerate(cells):
         if is_inline_question(cell):
-            prompt = _source(cells[i - 1]) if i and cells[i - 1].get("cell_type") == "markdown" else ""
-            found.append((len(found) + 1, cell.get("id"), prompt.strip()[:MAX_TEXT]))
+            prompt = cells[i - 1]["source"] if i and cells[i - 1]["cell_type"] == "markdown" else ""
+            found.append((len(found) + 1, cell["id"], prompt.strip()[:MAX_TEXT]))
     return found
 
 
-def answers(student, rel, submitted_path, released_nb, instructor_nb=None):
-    """Rows of manual_grading.csv for one submitted notebook."""
+def read_cells(path):
+    """The plain cells of a submitted notebook; [] when it cannot be read."""
     try:
-        nb = json.loads(Path(submitted_path).read_text(encoding="utf-8", errors="replace"))
-        cells = nb.get("cells", []) if isinstance(nb, dict) else []
+        data = Path(path).read_bytes()[:MAX_NOTEBOOK + 1]
+        if len(data) > MAX_NOTEBOOK:
+            return []
+        return plain_cells(json.loads(data.decode("utf-8", errors="replace")))
     except (OSError, ValueError, RecursionError):
-        cells = []
-    cells = [c for c in cells if isinstance(c, dict)]
+        return []
+
+
+def answers(student, rel, submitted_path, released_nb, instructor_nb=None):
+    """Rows of manual_grading.csv for one submitted notebook (notebooks as parsed JSON)."""
+    cells = read_cells(submitted_path)
     tagged = [i for i, c in enumerate(cells) if is_inline_question(c)]
-    by_id = {c.get("id"): i for i, c in enumerate(cells) if c.get("id")}
-    ref_cells = [c for c in (instructor_nb or {}).get("cells", []) if is_inline_question(c)]
+    by_id = {c["id"]: i for i, c in enumerate(cells) if c["id"]}
+    ref_cells = [c for c in plain_cells(instructor_nb or {}) if is_inline_question(c)]
     rows = []
-    for k, (number, cell_id, prompt) in enumerate(questions(released_nb)):
+    for k, (number, cell_id, prompt) in enumerate(questions(plain_cells(released_nb))):
         i = by_id.get(cell_id) if cell_id in by_id else (tagged[k] if k < len(tagged) else None)
         answer = explanation = ""
         if i is not None:
-            answer = _source(cells[i])[:MAX_TEXT]
-            if i + 1 < len(cells) and cells[i + 1].get("cell_type") == "markdown":
-                explanation = _source(cells[i + 1])[:MAX_TEXT]
-        reference = _answer_value(_source(ref_cells[k])) if k < len(ref_cells) else ""
+            answer = cells[i]["source"][:MAX_TEXT]
+            if i + 1 < len(cells) and cells[i + 1]["cell_type"] == "markdown":
+                explanation = cells[i + 1]["source"][:MAX_TEXT]
+        reference = _answer_value(ref_cells[k]["source"]) if k < len(ref_cells) else ""
         rows.append({"student": student, "notebook": rel, "question": number,
                      "prompt": prompt.replace("\n", " ")[:500], "answer": answer.strip(),
                      "parsed_answer": _answer_value(answer), "explanation": explanation.strip(),

@@ -17,7 +17,8 @@ import ast
 import copy
 import re
 
-from kit.regions import find_regions, has_regions, stub_regions
+from kit.instructor.cells import cell_source, cell_tags
+from kit.student.regions import find_regions, has_regions, stub_regions
 
 NBVAL_NO_COMPARE = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION")
 EXPLANATION_PLACEHOLDER = "*Fill this in.*"
@@ -25,11 +26,7 @@ ANSWER_LABEL = re.compile(r"^\s*(\*\*[^*\n]+\*\*|\$\\color\{[^}]*\}\{\\textit [^
 
 
 def tags(cell):
-    return set(cell.get("metadata", {}).get("tags", []))
-
-
-def is_check_cell(cell):
-    return cell.get("cell_type") == "code" and cell.get("source", "").lstrip().startswith("# Check:")
+    return cell_tags(cell)
 
 
 def nbval_compares(cell):
@@ -83,10 +80,8 @@ def is_inline_question(cell):
         return True
     if "solution" not in tags(cell):
         return False
-    source = cell.get("source", "")
-    source = "".join(source) if isinstance(source, list) else source
     try:
-        body = ast.parse(source).body
+        body = ast.parse(cell_source(cell)).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return bool(body) and all(isinstance(n, ast.Assign) and _is_literal(n.value) for n in body)

@@ -1,38 +1,90 @@
 """`python -m kit release DIR`: write the student kit from the instructor source.
 
-Student regions in `.py` files become TODO stubs, notebooks lose their solutions
-and hidden cells (see kit.nbrelease), and the instructor-only parts of the tree
-(tests, benchmarks, CI, grading code and check notebooks) are left out. The
-release is refused if any line of the reference solution would reach it.
+The kit is made of the files named in kit.instructor.manifest, nothing else.
+Student regions in `.py` files become TODO stubs, notebooks lose their
+solutions and hidden cells (see kit.instructor.nbrelease), the Makefile loses
+its instructor targets, and the student-root files (README.md, pytest.ini)
+replace the instructor's. The kit is written into a temporary folder next to
+DIR and moved into place only when complete and free of leaks: a refused or
+failed release leaves nothing behind.
 """
+import re
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 
-from kit.files import source_files
-from kit.leaks import find_leaks
-from kit.nbrelease import release_notebook
-from kit.regions import has_regions, stub_regions
-
-# Instructor-only parts of the tree (prefixes of relative paths).
-EXCLUDED = ("tests/", "bench/", ".ci/", ".github/", "kit/")
-# The part of kit/ that students need: `python -m kit collect` and what it imports.
-STUDENT_TOOLS = ("kit/__init__.py", "kit/__main__.py", "kit/regions.py", "kit/files.py", "kit/collect.py")
+from kit.instructor.leaks import find_leaks
+from kit.instructor.manifest import MAKEFILE_CUT, shipped_sources, student_root_files
+from kit.instructor.nbrelease import release_notebook
+from kit.student.files import RELEASED, write_released
+from kit.student.regions import has_regions, stub_regions
 
 
-def released_paths(src):
-    """The relative paths of the instructor source that go into the student kit."""
-    paths = [p for p in source_files(src) if not p.startswith(EXCLUDED)]
-    paths += [p for p in STUDENT_TOOLS if (Path(src) / p).is_file()]
-    return sorted(set(paths))
+GRADED_TABLE = "<!-- graded-table -->"
+CHECKS = "kit/instructor/checks"
+
+
+class ReleaseError(ValueError):
+    """The release was refused (a leak, a destination in use); nothing was written."""
 
 
 def release_text(rel, text):
-    """The student version of one text file."""
+    """The student version of one text file of the instructor source."""
     if rel.endswith(".py") and has_regions(text):
         return stub_regions(text)
+    if rel == "Makefile" and MAKEFILE_CUT in text:
+        return text[:text.index(MAKEFILE_CUT)].rstrip() + "\n"
     return text
+
+
+def graded_table(src):
+    """A markdown table of the points per student file, from the check notebooks' metadata."""
+    points = {}
+    for path in sorted((Path(src) / CHECKS).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {})
+            if cell.cell_type != "code" or "points" not in meta:
+                continue
+            files = re.findall(r"cs231n/[\w/]+\.py", str(meta.get("exercises", ""))) or ["other"]
+            hidden = meta.get("visibility", "visible") != "visible"
+            for rel in files:
+                entry = points.setdefault(rel, [0.0, 0.0])
+                entry[hidden] += float(meta["points"]) / len(files)
+    rows = ["| file | points (checks like the notebook's) | points (hidden checks) |", "|---|---|---|"]
+    rows += [f"| `{rel}` | {shown:g} | {hidden:g} |" for rel, (shown, hidden) in sorted(points.items())]
+    total = [sum(v[k] for v in points.values()) for k in (0, 1)]
+    rows.append(f"| all | {total[0]:g} | {total[1]:g} |")
+    return "\n".join(rows)
+
+
+def _write_kit(src, out):
+    """Write the student kit of `src` into the empty folder `out`; returns the relative paths."""
+    written = []
+    roots = student_root_files(src)
+    for rel in shipped_sources(src):
+        if rel in roots:
+            continue
+        source, target = src / rel, out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".ipynb"):
+            nbformat.write(release_notebook(nbformat.read(source, as_version=4)), target)
+        else:
+            target.write_text(release_text(rel, source.read_text(encoding="utf-8")), encoding="utf-8")
+        shutil.copymode(source, target)
+        written.append(rel)
+    for rel, source in roots.items():
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text(encoding="utf-8")
+        if GRADED_TABLE in text:
+            text = text.replace(GRADED_TABLE, graded_table(src))
+        target.write_text(text, encoding="utf-8")
+        written.append(rel)
+    write_released(out, written)
+    return sorted(written + [RELEASED])
 
 
 def release(src, dest, check=True):
@@ -40,37 +92,42 @@ def release(src, dest, check=True):
     Write the student kit of the instructor source `src` into `dest`.
 
     Inputs:
-    - src: Root of the instructor source (a git checkout or a plain tree).
+    - src: Root of the instructor source.
     - dest: Directory to write; it must not exist or be empty.
-    - check: Refuse (ValueError) when a line of the reference solution leaks.
+    - check: Refuse (ReleaseError) when a line of the reference solution would ship.
 
     Returns:
     - The sorted list of released relative paths.
     """
-    src, dest = Path(src).resolve(), Path(dest)
-    if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"release: destination {dest} is not empty")
-    paths = released_paths(src)
-    for rel in paths:
-        source, target = src / rel, dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if rel.endswith(".ipynb"):
-            nb = nbformat.read(source, as_version=4)
-            nbformat.write(release_notebook(nb), target)
-        elif rel.endswith((".py", ".md", ".txt", ".cfg", ".ini", ".toml", ".json", ".yml", ".yaml")):
-            target.write_text(release_text(rel, source.read_text(encoding="utf-8")), encoding="utf-8")
-        else:
-            shutil.copyfile(source, target)
-        shutil.copymode(source, target)
-    if check:
-        leaks = find_leaks(src, dest)
-        if leaks:
-            shown = "\n".join(f"  {path}: {line!r}" for path, line in leaks[:20])
-            raise ValueError(f"release: {len(leaks)} line(s) of the reference solution leak:\n{shown}")
+    src, dest = Path(src).resolve(), Path(dest).absolute()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ReleaseError(f"release: destination {dest} is not an empty directory; "
+                           f"choose another one or remove it first")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        paths = _write_kit(src, tmp)
+        if check:
+            leaks = find_leaks(src, tmp)
+            if leaks:
+                shown = "\n".join(f"  {path}: {line!r}" for path, line in leaks[:20])
+                raise ReleaseError(f"release refused: {len(leaks)} line(s) of the reference solution "
+                                   f"would ship:\n{shown}\nNothing was written to {dest}.")
+        if dest.exists():
+            dest.rmdir()
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    dest.chmod(0o755)  # mkdtemp made it private
     return paths
 
 
 def main(args):
-    paths = release(Path.cwd() if args.source is None else args.source, args.dir)
+    try:
+        paths = release(Path.cwd() if args.source is None else args.source, args.dir)
+    except ReleaseError as err:
+        print(err, file=sys.stderr)
+        return 1
     print(f"released {len(paths)} files into {args.dir}")
     return 0

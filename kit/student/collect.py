@@ -3,18 +3,22 @@
 Checks, in order:
 1. every notebook in notebooks/ was executed: each code cell has an execution
    count and no error output;
-2. each module holding your code imports (in a fresh Python process);
+2. each file holding your code parses (a syntax error is named with its file
+   and line) and imports, in a fresh Python process;
 then writes submission.zip with exactly the files you may change (the `.py`
 files holding your code regions, and the notebooks), paths relative to the
-kit root.
+kit root. It also warns (without refusing) when you changed files or lines
+that are not graded: the grader takes only the code between the START / END
+lines of each region, and the original of every other file.
 """
+import ast
 import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from kit.files import student_files, student_modules
+from kit.student.files import changed_files, student_files, student_modules
 
 
 def notebook_problems(path, root):
@@ -22,23 +26,42 @@ def notebook_problems(path, root):
     rel = path.relative_to(root).as_posix()
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        cells = nb.get("cells", [])
+    except (OSError, ValueError, AttributeError) as err:
         return [f"{rel}: cannot read the notebook ({err})"]
     problems, number = [], 0
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         number += 1
-        source = "".join(cell.get("source", ""))
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
         if not source.strip():
             continue
         first = source.strip().splitlines()[0][:60]
         if cell.get("execution_count") is None:
             problems.append(f"{rel}: code cell {number} ({first!r}) was not executed")
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
+        for out in cell.get("outputs") or []:
+            if isinstance(out, dict) and out.get("output_type") == "error":
                 problems.append(f"{rel}: code cell {number} ({first!r}) ended with "
                                 f"{out.get('ename')}: {out.get('evalue')}")
+    return problems
+
+
+def syntax_problems(root):
+    """A line per student `.py` file that does not parse: file, line and what is wrong."""
+    problems = []
+    for rel in student_files(root):
+        if not rel.endswith(".py"):
+            continue
+        try:
+            ast.parse((Path(root) / rel).read_text(encoding="utf-8"), filename=rel)
+        except SyntaxError as err:
+            where = f"{rel}, line {err.lineno}" if err.lineno else rel
+            text = f"\n    {err.text.rstrip()}" if err.text and err.text.strip() else ""
+            problems.append(f"{where}: SyntaxError: {err.msg}{text}")
+        except (UnicodeDecodeError, ValueError) as err:
+            problems.append(f"{rel}: cannot be read as Python source ({err})")
     return problems
 
 
@@ -52,6 +75,16 @@ def import_problems(root, timeout=120):
             tail = "\n    ".join(proc.stderr.strip().splitlines()[-3:])
             problems.append(f"{mod} does not import:\n    {tail}")
     return problems
+
+
+def change_warnings(root):
+    """Warnings about changes the grader will not see."""
+    changed, scaffold = changed_files(root)
+    warnings = [f"warning: you changed {rel}, which is not part of your submission: "
+                f"the grader uses the original file" for rel in changed]
+    warnings += [f"warning: you changed lines of {rel} outside the START / END OF YOUR CODE "
+                 f"regions: the grader takes only the code inside the regions" for rel in scaffold]
+    return warnings
 
 
 def write_zip(root, output):
@@ -75,14 +108,17 @@ def collect(root=".", output="submission.zip"):
     problems = []
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
         problems += notebook_problems(nb, root)
-    problems += import_problems(root)
+    syntax = syntax_problems(root)
+    problems += syntax or import_problems(root)
+    warnings = change_warnings(root)
     if problems:
-        return False, problems + ["Fix these, run all the cells of each notebook, save it, and collect again."]
+        return False, problems + warnings + [
+            "Fix these, run all the cells of each notebook, save it, and collect again."]
     output = Path(output)
     if not output.is_absolute():
         output = root / output
     files = write_zip(root, output)
-    return True, [f"wrote {output} with {len(files)} files:"] + [f"  {f}" for f in files]
+    return True, warnings + [f"wrote {output} with {len(files)} files:"] + [f"  {f}" for f in files]
 
 
 def main(args):

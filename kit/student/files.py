@@ -1,51 +1,20 @@
-"""Which files make up a kit, and which of them a student may change.
+"""Which files of a kit a student may change and submit, and what the release shipped.
 
 The allow-list of a submission is computed from a kit, never from a
-submission: the `.py` files that hold student regions and the notebooks under
-notebooks/.
+submission: the `.py` files of the package that hold student regions, and the
+notebooks in notebooks/. The release also writes `kit/student/released.json`,
+a fingerprint of every file it shipped, so that `collect` can tell a student
+which files they changed outside what is graded.
 """
-import os
-import subprocess
+import hashlib
+import json
 from pathlib import Path
 
-from kit.regions import has_regions
+from kit.student.regions import RegionError, find_regions, has_regions
 
-# Never part of a kit listing when walking a tree (outside git).
-SKIP_DIRS = {".git", ".venv", "venv", "build", "__pycache__", ".pytest_cache",
-             ".ipynb_checkpoints", "node_modules", ".mypy_cache", "dask-worker-space"}
 NOTEBOOK_DIR = "notebooks"
 PACKAGE_DIR = "cs231n"
-
-
-def source_files(root):
-    """
-    The files of the kit at `root`, as sorted POSIX paths relative to it.
-
-    In a git checkout: the tracked files plus the untracked ones git does not
-    ignore (`git ls-files --cached --others --exclude-standard`), existing on
-    disk. Elsewhere: a walk of the tree without virtualenvs, build outputs,
-    caches and the content of datasets/ (its README stays).
-    """
-    root = Path(root)
-    if (root / ".git").exists():
-        proc = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True, check=False)
-        if proc.returncode == 0:
-            names = [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
-            return sorted({n for n in names if (root / n).is_file() and not (root / n).is_symlink()})
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info"))
-        for name in filenames:
-            path = (rel / name).as_posix()
-            if path.startswith("datasets/") and name not in ("README.md", ".gitkeep"):
-                continue
-            if name.endswith((".pyc", ".pyo")) or (Path(dirpath) / name).is_symlink():
-                continue
-            found.append(path)
-    return sorted(found)
+RELEASED = "kit/student/released.json"
 
 
 def student_files(root):
@@ -76,3 +45,61 @@ def student_modules(root):
             mod = rel[:-3].replace("/", ".")
             mods.append(mod[:-len(".__init__")] if mod.endswith(".__init__") else mod)
     return mods
+
+
+def scaffold_text(text):
+    """The lines of a region file outside its regions (marker lines included), as one text."""
+    lines = text.splitlines()
+    try:
+        inside = {i for s, e in find_regions(lines) for i in range(s + 1, e)}
+    except RegionError:
+        return text
+    return "\n".join(line.rstrip() for i, line in enumerate(lines) if i not in inside)
+
+
+def digest(text):
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def fingerprint(path, rel):
+    """What `released.json` records of one file: its whole text, or its scaffold for region files."""
+    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    if rel.endswith(".py") and has_regions(text):
+        return {"scaffold": digest(scaffold_text(text))}
+    return {"sha256": digest(text)}
+
+
+def write_released(root, paths):
+    """Write kit/student/released.json for the released kit at `root` (paths: what was shipped)."""
+    root = Path(root)
+    entries = {rel: fingerprint(root / rel, rel) for rel in sorted(paths) if rel != RELEASED
+               and not rel.endswith(".ipynb")}
+    (root / RELEASED).parent.mkdir(parents=True, exist_ok=True)
+    (root / RELEASED).write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def changed_files(root):
+    """
+    The shipped files a student changed where it does not count.
+
+    Returns:
+    - (changed, scaffold_changed): shipped files (not on the allow-list) whose
+      content differs from the release, and region files whose code outside
+      the regions differs. Empty lists when the kit has no released.json.
+    """
+    root = Path(root)
+    try:
+        entries = json.loads((root / RELEASED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [], []
+    changed, scaffold = [], []
+    for rel, want in sorted(entries.items()):
+        path = root / rel
+        if not path.is_file():
+            continue
+        have = fingerprint(path, rel)
+        if "scaffold" in want and have.get("scaffold") != want["scaffold"]:
+            scaffold.append(rel)
+        elif "sha256" in want and have.get("sha256") != want["sha256"]:
+            changed.append(rel)
+    return changed, scaffold
