@@ -120,7 +120,7 @@ class Solver(object):
         - snapshot_every: If an integer k, record a copy of model.params['W1']
           before the first iteration, every k iterations and after the last
           one, in solver.snapshot_iters and solver.W1_snapshots (off by
-          default; see cs231n.vis_utils.weight_explorer).
+          default; see cs231n.weight_viewer.weight_explorer).
         - max_snapshots: Memory bound for the snapshots; see cs231n.snapshots.
         """
         self.model = model
@@ -197,6 +197,7 @@ class Solver(object):
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
+        self.acc_iters = []  # the iteration (1, 2, ...) after which each accuracy was taken
         self.snapshot_iters = []
         self.W1_snapshots = []
 
@@ -358,6 +359,7 @@ class Solver(object):
                                               num_samples=self.num_val_samples)
                 self.train_acc_history.append(train_acc)
                 self.val_acc_history.append(val_acc)
+                self.acc_iters.append(t + 1)
                 self._save_checkpoint()
 
                 if self.verbose:

@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, {str(ROOT)!r})
 import numpy as np
 from cs231n.classifiers.neural_net import TwoLayerNet
-from cs231n.vis_utils import weight_explorer
+from cs231n.weight_viewer import weight_explorer
 """
 
 TRAIN = """
@@ -161,7 +161,7 @@ def test_static_copy_hides_itself_beside_a_live_widget_view(tmp_path):
         "playwright.sync_api", reason="the Python package playwright is needed to drive Chromium")
     import numpy as np
 
-    from cs231n.vis_utils import weight_explorer
+    from cs231n.weight_viewer import weight_explorer
 
     rng = np.random.RandomState(0)
     stats = {"loss_history": [2.3, 2.2], "train_acc_history": [0.1], "val_acc_history": [0.1],
