@@ -10,8 +10,6 @@ stored outputs, so nbval runs it in lax mode: any error fails it.
 Planted runs show that the run can fail: each breaks one thing the course's
 notebooks rely on, and the first failing cell must be the one that uses it.
 """
-from pathlib import Path
-
 import pytest
 
 from nbval_run import KIT_ROOT, Plant, code_cell_number, run_nbval

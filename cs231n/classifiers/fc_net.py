@@ -15,7 +15,9 @@ import numpy as np
 
 from cs231n import layer_utils, layers
 from cs231n._validation import positive_int
+from cs231n.layer_utils import affine_relu_backward, affine_relu_forward
 from cs231n.layer_utils import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
+from cs231n.layers import affine_backward, affine_forward, softmax_loss
 from cs231n.layers import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
 
 
