@@ -147,6 +147,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         raise ValueError(f"grad_check_sparse: analytic_grad must have the shape of x {x.shape}, "
                          f"got {analytic_grad.shape}")
     worst = 0.0
+    all_equal = True
     for _ in range(num_checks):
         ix = tuple(randrange(m) for m in x.shape)
         oldval = x[ix]
@@ -155,10 +156,12 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         x[ix] = oldval - h
         fxmh = f(x)
         x[ix] = oldval
+        all_equal = all_equal and fxph == fxmh
         grad_numerical = (fxph - fxmh) / (2 * h)
         grad_analytic = analytic_grad[ix]
         error = rel_error(grad_numerical, grad_analytic)
         worst = max(worst, error)
         print("numerical: %f analytic: %f, relative error: %e"
               % (grad_numerical, grad_analytic, error))
+    _warn_if_f_ignores_x("grad_check_sparse", all_equal and num_checks > 0 and x.size > 0)
     return worst

@@ -116,3 +116,10 @@ def test_the_array_check_warns_too_and_a_real_gradient_does_not(recwarn):
     assert not recwarn.list
     with pytest.warns(RuntimeWarning, match="eval_numerical_gradient_array: f gave the same"):
         eval_numerical_gradient_array(lambda v: np.sin(frozen), x, np.ones(6))
+
+
+def test_the_sparse_check_warns_when_f_never_sees_x():
+    x = np.linspace(0.1, 1, 12).reshape(3, 4)
+    copy = x.astype(np.float64)  # a copy, as x.astype always makes
+    with pytest.warns(RuntimeWarning, match="grad_check_sparse: f gave the same value"):
+        grad_check_sparse(lambda v: float(np.sum(x ** 2)), copy, 2 * x, num_checks=3)
