@@ -31,7 +31,9 @@ class Solver(object):
     contain a list of all losses encountered during training and the instance
     variables solver.train_acc_history and solver.val_acc_history will be lists
     of the accuracies of the model on the training and validation set, checked
-    at the first iteration and at the end of each epoch.
+    at the first iteration and at the end of each epoch; solver.acc_iters holds
+    the number of iterations done at each of those checks (1, then one epoch's
+    worth after the other), which the weight explorer uses for its curves.
 
     Example usage might look something like this:
 
