@@ -36,7 +36,7 @@ run: data
 	$(PY) -m jupyter nbconvert --to notebook --execute \
 	    --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False \
 	    --output-dir $(BUILD) notebooks/two_layer_net.ipynb
-	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD) $(BUILD)/two_layer_net.ipynb
+	$(PY) -m kit.student.html_export $(BUILD)/two_layer_net.ipynb
 	@echo
 	@echo "Executed notebook: $(BUILD)/two_layer_net.ipynb"
 	@echo "HTML copy:         $(abspath $(BUILD))/two_layer_net.html"

@@ -9,7 +9,8 @@ The archive is streamed to ``<dest>/cifar-10-python.tar.gz.part`` (an interrupte
 download resumes from there), its MD5 is checked before anything is extracted,
 and it is extracted safely into a temporary folder that replaces
 ``<dest>/cifar-10-batches-py`` only once it is complete. A dataset already in
-place and verified against the same MD5 is left alone, without any network access.
+place and verified is left alone, without any network access (unless --md5 or
+CIFAR10_MD5 asks for another archive than the one it came from).
 
 Exit status 0 on success; otherwise 1 and a one-line error on stderr that says
 what to do.
@@ -116,15 +117,28 @@ def check_url_argument(url):
     return scheme
 
 
-def is_verified(target, md5):
-    """True if target holds a complete copy extracted from the archive with this MD5."""
+def verified_md5(target):
+    """
+    The MD5 of the archive that target was extracted from, if target holds a
+    complete copy that this script verified and installed; else None.
+    """
     marker = Path(target) / MARKER_NAME
     try:
         recorded = marker.read_text().split()
     except OSError:
-        return False
-    return (bool(recorded) and recorded[0] == md5
-            and all((Path(target) / name).is_file() for name in REQUIRED_FILES))
+        return None
+    if recorded and all((Path(target) / name).is_file() for name in REQUIRED_FILES):
+        return recorded[0]
+    return None
+
+
+def is_verified(target, md5=None):
+    """
+    True if target holds a complete, verified copy: extracted from the archive
+    with this MD5, or from any archive when md5 is None.
+    """
+    recorded = verified_md5(target)
+    return recorded is not None and (md5 is None or recorded == md5)
 
 
 # ----------------------------------------------------------------------------
@@ -450,22 +464,34 @@ def fetch(url, md5, dest, retries=RETRIES, backoff=BACKOFF, timeout=READ_TIMEOUT
     """
     Make sure a verified copy of CIFAR-10 is in dest/cifar-10-batches-py.
 
+    A copy already there, verified when it was installed, is kept without any
+    network access: when md5 is None whatever archive it came from (the
+    official one or a mirror), else only if it came from the archive with that
+    MD5 (otherwise the archive is downloaded and replaces it).
+
     Inputs:
     - url: http(s) or file:// URL of cifar-10-python.tar.gz.
-    - md5: Expected MD5 of the archive, 32 hex digits.
+    - md5: Expected MD5 of the archive, 32 hex digits; None: any verified copy
+      in place will do, and a download must match the official archive's.
     - dest: Folder that receives cifar-10-batches-py.
     - retries, backoff, timeout: Retry policy and read timeout (seconds).
     - quiet: If True, print nothing but errors.
 
     Returns the Path of the dataset folder. Raises DownloadError on failure.
     """
-    md5 = check_md5_argument(md5)
+    md5 = None if md5 is None else check_md5_argument(md5)
     check_url_argument(url)
     dest = Path(dest).resolve()
     target = dest / DATASET_DIRNAME
     if is_verified(target, md5):
-        say(f"CIFAR-10 is already in {target} (verified, md5 {md5}); nothing to do", quiet)
+        recorded = verified_md5(target)
+        note = "" if md5 is not None else (
+            "; to replace it with another archive, give that archive's --md5 (or CIFAR10_MD5)")
+        say(f"CIFAR-10 is already in {target} (verified, md5 {recorded}); nothing to do{note}",
+            quiet)
         return target
+    if md5 is None:
+        md5 = OFFICIAL_MD5
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -502,9 +528,9 @@ def parse_args(argv):
     p.add_argument("--url", default=os.environ.get("CIFAR10_URL", OFFICIAL_URL),
                    help="archive URL: http, https or file:// (default: $CIFAR10_URL or "
                         "the official one)")
-    p.add_argument("--md5", default=os.environ.get("CIFAR10_MD5", OFFICIAL_MD5),
-                   help="expected MD5 of the archive (default: $CIFAR10_MD5 or the "
-                        "official one)")
+    p.add_argument("--md5", default=os.environ.get("CIFAR10_MD5") or None,
+                   help="expected MD5 of the archive (default: $CIFAR10_MD5, else any copy "
+                        "already verified in place, else the official archive's)")
     p.add_argument("--retries", type=number_at_least(int, 0),
                    default=os.environ.get("CIFAR10_RETRIES", RETRIES),
                    help="retries after a network error (default: %(default)s)")

@@ -1,7 +1,11 @@
 """Loading CIFAR-10 from the official python batches.
 
-The batches are fetched by ``python get_datasets.py`` into
-``datasets/cifar-10-batches-py/`` at the root of the kit.
+``python get_datasets.py`` (or ``make data``) fetches the batches into
+``datasets/cifar-10-batches-py/`` at the root of the kit. get_CIFAR10_data()
+also finds them where the course's own scripts put them,
+``cs231n/datasets/cifar-10-batches-py/`` (next to this file), so that course
+material runs unchanged; an explicit ``cifar10_dir=`` or the environment
+variable ``CIFAR10_DIR`` wins over both (see find_CIFAR10_dir).
 
 The first load of a batch also writes a uint8 copy of it as ``.npy`` files in
 ``cifar-10-batches-py/.cache/``; later loads memory-map that copy instead of
@@ -18,7 +22,11 @@ import numpy as np
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CIFAR10_DIR = os.path.join(KIT_ROOT, "datasets", "cifar-10-batches-py")
-FETCH_HINT = "run `python get_datasets.py` from the kit's root to fetch CIFAR-10"
+COURSE_CIFAR10_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "datasets", "cifar-10-batches-py")
+CIFAR10_DIR_VARIABLE = "CIFAR10_DIR"
+FETCH_HINT = ("fetch CIFAR-10 with `python get_datasets.py` (or `make data`) from the kit's "
+              "root, " + KIT_ROOT)
 
 TRAIN_BATCHES = ["data_batch_%d" % b for b in range(1, 6)]
 TEST_BATCH = "test_batch"
@@ -65,7 +73,7 @@ def _unpickle_batch(filename):
             IndexError, AttributeError, MemoryError) as e:
         raise ValueError(
             f"CIFAR-10 batch {filename} is corrupt or truncated ({type(e).__name__}: {e}); "
-            f"delete datasets/cifar-10-batches-py and {FETCH_HINT}"
+            f"delete the folder {os.path.dirname(os.path.abspath(filename))} and {FETCH_HINT} again"
         ) from e
     if Y.ndim != 1 or X.shape[0] != Y.shape[0]:
         raise ValueError(f"CIFAR-10 batch {filename} is corrupt: {X.shape[0]} images "
@@ -196,10 +204,73 @@ def load_CIFAR_batch(filename, dtype=np.float64):
     return _to_channels_last([X], dtype), np.array(Y)
 
 
-def _load_all_uint8(ROOT):
+def _missing_files(folder):
+    """The batch files that `folder` lacks (all of them if it is not a folder)."""
+    return [name for name in TRAIN_BATCHES + [TEST_BATCH]
+            if not os.path.isfile(os.path.join(folder, name))]
+
+
+def _known_places():
+    """(description, path) of the places where the kit looks for CIFAR-10 by default."""
+    return [("the kit's place, where get_datasets.py puts it", CIFAR10_DIR),
+            ("the course's place, next to cs231n/data_utils.py", COURSE_CIFAR10_DIR)]
+
+
+def find_CIFAR10_dir(cifar10_dir=None):
+    """
+    The folder of the CIFAR-10 batches that get_CIFAR10_data loads.
+
+    In this order: `cifar10_dir` when given; else the environment variable
+    CIFAR10_DIR when set; else the first of datasets/cifar-10-batches-py (at
+    the kit's root) and cs231n/datasets/cifar-10-batches-py (the course's
+    place) that holds all six batches.
+
+    Inputs:
+    - cifar10_dir: A folder holding data_batch_1..5 and test_batch, or None.
+
+    Returns:
+    - The path of the folder (a str).
+
+    Raises DatasetNotFoundError naming every place it looked and how to fetch
+    the data. An explicit folder, or CIFAR10_DIR, is returned as given: the
+    loader then says what is missing there.
+    """
+    if cifar10_dir is not None:
+        return os.fspath(cifar10_dir)
+    from_env = os.environ.get(CIFAR10_DIR_VARIABLE)
+    if from_env:
+        return from_env
+    places = _known_places()
+    for _, folder in places:
+        if not _missing_files(folder):
+            return folder
+    looked = []
+    for description, folder in places:
+        missing = _missing_files(folder)
+        state = "not there" if not os.path.isdir(folder) else "lacks " + ", ".join(missing)
+        looked.append(f"  - {folder} ({description}): {state}")
+    raise DatasetNotFoundError(
+        "CIFAR-10 not found. Looked in:\n" + "\n".join(looked) + "\n"
+        f"To fix: {FETCH_HINT}; or pass get_CIFAR10_data(cifar10_dir=...) or set the "
+        f"environment variable {CIFAR10_DIR_VARIABLE} to a folder holding data_batch_1..5 "
+        f"and test_batch.")
+
+
+def _where_it_is_instead(ROOT):
+    """A hint naming a known place that holds CIFAR-10, for a ROOT that does not."""
+    for _, folder in _known_places():
+        if not _missing_files(folder) and os.path.abspath(ROOT) != folder:
+            return f"CIFAR-10 is in {folder}: pass that path, or call get_CIFAR10_data()"
+    return FETCH_HINT
+
+
+def _load_all_uint8(ROOT, given_as=None):
     """Return ([(X, Y) of each training batch], (X, Y) of the test batch), uint8."""
     if not os.path.isdir(ROOT):
-        raise DatasetNotFoundError(f"CIFAR-10 directory not found: {ROOT}; {FETCH_HINT}")
+        origin = f" (given as {given_as})" if given_as else ""
+        where = "" if os.path.isabs(ROOT) else f", {os.path.abspath(ROOT)} from the current directory"
+        raise DatasetNotFoundError(f"CIFAR-10 directory not found: {ROOT}{origin}{where}; "
+                                   f"{_where_it_is_instead(ROOT)}")
     train = [_load_batch_uint8(os.path.join(ROOT, name)) for name in TRAIN_BATCHES]
     test = _load_batch_uint8(os.path.join(ROOT, TEST_BATCH))
     return train, test
@@ -288,7 +359,10 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
     Inputs:
     - num_training, num_validation, num_test: Sizes of the three sets.
     - subtract_mean: If True, subtract the mean training image from all sets.
-    - cifar10_dir: Where the batches are; default datasets/cifar-10-batches-py.
+    - cifar10_dir: Where the batches are; by default the environment variable
+      CIFAR10_DIR, else datasets/cifar-10-batches-py at the kit's root, else
+      cs231n/datasets/cifar-10-batches-py (where the course puts them); see
+      find_CIFAR10_dir.
     - dtype: Floating-point dtype of the images (default float64, as the
       course); float32 halves time and memory.
 
@@ -296,8 +370,13 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,
     y_test: images of shape (N, 3, 32, 32) (channels first), labels of shape (N,).
     """
     dtype = _check_dtype(dtype)
-    cifar10_dir = CIFAR10_DIR if cifar10_dir is None else cifar10_dir
-    train, (Xte, Yte) = _load_all_uint8(cifar10_dir)
+    if cifar10_dir is not None:
+        given_as = "cifar10_dir"
+    elif os.environ.get(CIFAR10_DIR_VARIABLE):
+        given_as = f"the environment variable {CIFAR10_DIR_VARIABLE}"
+    else:
+        given_as = None
+    train, (Xte, Yte) = _load_all_uint8(find_CIFAR10_dir(cifar10_dir), given_as)
     Xtr = [X for X, _ in train]
     y_all = np.concatenate([Y for _, Y in train])
     available, available_test = len(y_all), Xte.shape[0]

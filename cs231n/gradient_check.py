@@ -4,9 +4,13 @@ Centered differences with h = 1e-5 need float64: in float32 the step is close
 to the resolution of the numbers themselves and the relative errors come out
 meaningless. Every function here refuses arrays that are not float64.
 """
+import warnings
 from random import randrange
 
 import numpy as np
+
+# What to do with float32 parameters, as the message says it (tested by running it).
+CONVERT_PARAMS = "net.params = {k: v.astype(np.float64) for k, v in net.params.items()}"
 
 
 def _require_float64(x, func, name="x"):
@@ -16,9 +20,24 @@ def _require_float64(x, func, name="x"):
     if x.dtype != np.float64:
         raise TypeError(
             f"{func}: {name} has dtype {x.dtype}, but numerical gradient checks need float64 "
-            f"(with h=1e-5 a {x.dtype} array gives meaningless relative errors); "
-            f"pass {name}.astype(np.float64)"
+            f"(with h=1e-5 a {x.dtype} array gives meaningless relative errors). Convert the "
+            f"array that f reads, not a copy of it: {name}.astype(np.float64) makes a copy that "
+            f"f never sees, and the check then reports a relative error of 1.0. A network "
+            f"trained on float32 data has float32 parameters: convert them all first,\n"
+            f"    {CONVERT_PARAMS}\n"
+            f"then pass net.params[name] again (and float64 data, X = X.astype(np.float64)). "
+            f"For a plain array, convert it once (w = w.astype(np.float64)) before f is "
+            f"defined on it."
         )
+
+
+def _warn_if_f_ignores_x(func, all_equal):
+    if all_equal:
+        warnings.warn(
+            f"{func}: f gave the same value for every change of x, so the numerical gradient "
+            f"is zero everywhere. Is x the array that f reads? x.astype(...) and x.copy() make "
+            f"copies that f never sees; for a network, pass net.params[name] itself.",
+            RuntimeWarning, stacklevel=3)
 
 
 def rel_error(x, y):
@@ -55,6 +74,7 @@ def eval_numerical_gradient(f, x, verbose=True, h=0.00001):
     """
     _require_float64(x, "eval_numerical_gradient")
     grad = np.zeros_like(x)
+    all_equal = True
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
@@ -65,9 +85,11 @@ def eval_numerical_gradient(f, x, verbose=True, h=0.00001):
         fxmh = f(x)
         x[ix] = oldval
         grad[ix] = (fxph - fxmh) / (2 * h)
+        all_equal = all_equal and fxph == fxmh
         if verbose:
             print(ix, grad[ix])
         it.iternext()
+    _warn_if_f_ignores_x("eval_numerical_gradient", all_equal and x.size > 0)
     return grad
 
 
@@ -87,6 +109,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """
     _require_float64(x, "eval_numerical_gradient_array")
     grad = np.zeros_like(x)
+    all_equal = True
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
@@ -97,7 +120,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         neg = f(x).copy()
         x[ix] = oldval
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        all_equal = all_equal and np.array_equal(pos, neg)
         it.iternext()
+    _warn_if_f_ignores_x("eval_numerical_gradient_array", all_equal and x.size > 0)
     return grad
 
 
@@ -122,6 +147,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         raise ValueError(f"grad_check_sparse: analytic_grad must have the shape of x {x.shape}, "
                          f"got {analytic_grad.shape}")
     worst = 0.0
+    all_equal = True
     for _ in range(num_checks):
         ix = tuple(randrange(m) for m in x.shape)
         oldval = x[ix]
@@ -130,10 +156,12 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         x[ix] = oldval - h
         fxmh = f(x)
         x[ix] = oldval
+        all_equal = all_equal and fxph == fxmh
         grad_numerical = (fxph - fxmh) / (2 * h)
         grad_analytic = analytic_grad[ix]
         error = rel_error(grad_numerical, grad_analytic)
         worst = max(worst, error)
         print("numerical: %f analytic: %f, relative error: %e"
               % (grad_numerical, grad_analytic, error))
+    _warn_if_f_ignores_x("grad_check_sparse", all_equal and num_checks > 0 and x.size > 0)
     return worst

@@ -1,4 +1,5 @@
 """Snapshots of weights during training, for looking at how they change."""
+from cs231n._validation import positive_int
 
 
 class SnapshotRecorder(object):
@@ -12,13 +13,18 @@ class SnapshotRecorder(object):
     current.
     """
 
-    def __init__(self, every, max_snapshots=64):
-        if int(every) != every or every < 1:
-            raise ValueError(f"snapshot_every must be a positive integer, got {every!r}")
-        if max_snapshots < 2:
-            raise ValueError(f"max_snapshots must be at least 2, got {max_snapshots!r}")
-        self.every = int(every)
-        self.max_snapshots = max_snapshots
+    def __init__(self, every, max_snapshots=64, where="train"):
+        """
+        Inputs:
+        - every: Take a snapshot every `every` iterations (snapshot_every).
+        - max_snapshots: Most snapshots held at once, at least 2.
+        - where: The function the settings were given to, for error messages.
+        """
+        self.every = positive_int(every, "snapshot_every", where)
+        self.max_snapshots = positive_int(max_snapshots, "max_snapshots", where)
+        if self.max_snapshots < 2:
+            raise ValueError(f"{where}: max_snapshots must be at least 2 (the first and the last "
+                             f"snapshot), got {max_snapshots!r}")
         self.iters = []
         self.snapshots = []
 

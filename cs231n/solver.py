@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from cs231n import optim
+from cs231n._validation import positive_int
 from cs231n.snapshots import SnapshotRecorder
 
 
@@ -30,7 +31,9 @@ class Solver(object):
     contain a list of all losses encountered during training and the instance
     variables solver.train_acc_history and solver.val_acc_history will be lists
     of the accuracies of the model on the training and validation set, checked
-    at the first iteration and at the end of each epoch.
+    at the first iteration and at the end of each epoch; solver.acc_iters holds
+    the number of iterations done at each of those checks (1, then one epoch's
+    worth after the other), which the weight explorer uses for its curves.
 
     Example usage might look something like this:
 
@@ -119,7 +122,7 @@ class Solver(object):
         - snapshot_every: If an integer k, record a copy of model.params['W1']
           before the first iteration, every k iterations and after the last
           one, in solver.snapshot_iters and solver.W1_snapshots (off by
-          default; see cs231n.vis_utils.weight_explorer).
+          default; see cs231n.weight_viewer.weight_explorer).
         - max_snapshots: Memory bound for the snapshots; see cs231n.snapshots.
         """
         self.model = model
@@ -169,19 +172,15 @@ class Solver(object):
         if not isinstance(self.optim_config, dict):
             raise TypeError(f"Solver: optim_config must be a dict, "
                             f"got {type(self.optim_config).__name__}")
-        for name in ("batch_size", "print_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"Solver: {name} must be a positive integer, got {value!r}")
-        if isinstance(self.num_epochs, bool) or int(self.num_epochs) != self.num_epochs \
-                or self.num_epochs < 0:
-            raise ValueError(f"Solver: num_epochs must be a non-negative integer, "
-                             f"got {self.num_epochs!r}")
+        self.batch_size = positive_int(self.batch_size, "batch_size", "Solver")
+        self.print_every = positive_int(self.print_every, "print_every", "Solver")
+        if isinstance(self.num_epochs, bool) or self.num_epochs != 0:  # 0 epochs: nothing to do
+            self.num_epochs = positive_int(self.num_epochs, "num_epochs", "Solver")
         if self.lr_decay <= 0:
             raise ValueError(f"Solver: lr_decay must be > 0, got {self.lr_decay!r}")
 
         if self.snapshot_every is not None:
-            SnapshotRecorder(self.snapshot_every, self.max_snapshots)  # checks the values
+            SnapshotRecorder(self.snapshot_every, self.max_snapshots, "Solver")  # checks them
             if "W1" not in self.model.params:
                 raise ValueError(f"Solver: snapshot_every records model.params['W1'], but the "
                                  f"model has only {sorted(self.model.params)}")
@@ -200,6 +199,7 @@ class Solver(object):
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
+        self.acc_iters = []  # the iteration (1, 2, ...) after which each accuracy was taken
         self.snapshot_iters = []
         self.W1_snapshots = []
 
@@ -282,9 +282,9 @@ class Solver(object):
         if np.shape(y) != (X.shape[0],):
             raise ValueError(f"check_accuracy: y must have shape ({X.shape[0]},) to match X, "
                              f"got shape {np.shape(y)}")
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"check_accuracy: batch_size must be a positive integer, "
-                             f"got {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size", "check_accuracy")
+        if num_samples is not None:
+            num_samples = positive_int(num_samples, "num_samples", "check_accuracy")
 
         # Maybe subsample the data
         N = X.shape[0]
@@ -328,7 +328,7 @@ class Solver(object):
         num_iterations = self.num_epochs * iterations_per_epoch
         recorder = None
         if self.snapshot_every is not None:
-            recorder = SnapshotRecorder(self.snapshot_every, self.max_snapshots)
+            recorder = SnapshotRecorder(self.snapshot_every, self.max_snapshots, "Solver")
             recorder.record(0, self.model.params["W1"])
             self.snapshot_iters, self.W1_snapshots = recorder.iters, recorder.snapshots
 
@@ -361,6 +361,7 @@ class Solver(object):
                                               num_samples=self.num_val_samples)
                 self.train_acc_history.append(train_acc)
                 self.val_acc_history.append(val_acc)
+                self.acc_iters.append(t + 1)
                 self._save_checkpoint()
 
                 if self.verbose:

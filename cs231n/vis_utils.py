@@ -1,9 +1,10 @@
 """
 Pictures of images and of first-layer weights.
 
-The interactive views of training (weight_explorer for the first-layer templates
-over the snapshots of one or more runs, boundary_explorer for nets on 2-D inputs)
-live in cs231n.weight_viewer and can be imported from here too.
+The interactive views of training live in their own modules, which build on
+this one: cs231n.weight_viewer.weight_explorer (the first-layer templates over
+the snapshots of one or more runs) and cs231n.boundary_viewer.boundary_explorer
+(the decision boundary of a net on 2-D inputs).
 """
 from math import ceil, sqrt
 
@@ -133,14 +134,3 @@ def show_net_weights(net, layout="channels_first", ax=None):
     ax.axis("off")
     return image
 
-
-_VIEWER_NAMES = ("weight_explorer", "boundary_explorer", "top_classes", "CIFAR10_CLASSES")
-
-
-def __getattr__(name):
-    # The interactive viewers live in cs231n.weight_viewer; import it on first use
-    # so that this module stays light (no ipywidgets, no matplotlib at import).
-    if name in _VIEWER_NAMES:
-        from cs231n import weight_viewer
-        return getattr(weight_viewer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

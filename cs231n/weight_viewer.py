@@ -1,60 +1,30 @@
 """
-See what the first layer learns during training, and how.
+See what the first layer learns during training, and how: weight_explorer.
 
-weight_explorer shows the first-layer weights of one or more training runs as
-32x32x3 templates, one picture per snapshot taken during training, with a
-slider over the snapshots, the loss and accuracy curves marked at the chosen
-iteration, and one hidden unit enlarged with the classes it votes for most
-through W2. boundary_explorer does the same for networks on 2-D inputs (the
-spiral), where the first layer is not an image: it draws the decision
-boundary at each snapshot.
+    from cs231n.weight_viewer import weight_explorer
+    weight_explorer({"default": (stats, net)})   # stats = net.train(..., snapshot_every=50)
+    weight_explorer({"solver": solver})          # Solver(..., snapshot_every=50)
 
-Both return an object that a notebook displays twice over:
-- an ipywidgets view, for a live kernel (Jupyter, VS Code);
-- a self-contained HTML page fragment (PNG frames embedded as base64, an
-  <input type="range"> and a few lines of JavaScript), which is what a notebook
-  exported by nbconvert shows, with no kernel and no network. In a live front
-  end it hides itself once the widget view is on the page.
+It shows the first-layer weights of one or more training runs as 32x32x3
+templates, one picture per snapshot taken during training, with a slider over
+the snapshots, the loss and accuracy curves marked at the chosen iteration, and
+one hidden unit enlarged with the classes it votes for most through the final
+network's W2. In a live kernel it is made of ipywidgets; in an exported notebook
+it is a self-contained HTML copy (see cs231n.viewer_display, and its JavaScript
+and CSS in cs231n/viewer_assets/). For networks on 2-D inputs (the spiral) see
+cs231n.boundary_viewer.
 """
-import base64
 import html
-import io
 import json
-import uuid
 
 import numpy as np
 
 from cs231n.vis_utils import first_layer_images, visualize_grid
+from cs231n.viewer_display import (ViewerMessage, asset, data_uri, display_live_and_static,
+                                   even_steps, figure_png, new_id, png, standalone_page)
 
 CIFAR10_CLASSES = ("plane", "car", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-
-_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-# ---------------------------------------------------------------------------
-# Messages instead of tracebacks
-# ---------------------------------------------------------------------------
-
-class ViewerMessage(object):
-    """
-    What the explorers return when there is nothing to show: a short
-    explanation that a notebook displays (as text and as HTML) instead of a
-    traceback.
-    """
-
-    def __init__(self, message):
-        self.message = message
-
-    def __repr__(self):
-        return self.message
-
-    __str__ = __repr__
-
-    def _repr_html_(self):
-        return ('<div class="cs231n-viewer-message" style="border-left:4px solid #d9a400;'
-                'background:#fff8e0;padding:6px 10px;font-family:sans-serif;">'
-                + html.escape(self.message) + '</div>')
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +33,7 @@ class ViewerMessage(object):
 
 class TrainingRun(object):
     """
-    One training run, in the form the explorers use.
+    One training run, in the form the explorer uses.
 
     Attributes:
     - name: A label for the run.
@@ -71,7 +41,9 @@ class TrainingRun(object):
     - W1s: List of S arrays of shape (D, H), the matching copies of W1.
     - loss_history: List of losses, one per iteration.
     - train_acc_history, val_acc_history: Lists of accuracies, one per epoch.
-    - acc_iters: Array of the iterations at which the accuracies were taken.
+    - acc_iters: Array of the iterations at which the accuracies were taken:
+      stats["acc_iters"] when training recorded them, else computed from the
+      iterations per epoch, else estimated from the lengths of the histories.
     - W2: Array of shape (H, C) of the final network, or None.
     """
 
@@ -85,7 +57,7 @@ class TrainingRun(object):
         if len(self.iters) != len(self.W1s):
             raise ValueError(f"run {self.name!r}: snapshot_iters has {len(self.iters)} entries "
                              f"but W1_snapshots has {len(self.W1s)}")
-        history = lambda key: np.asarray(stats.get(key) if stats.get(key) is not None else [],
+        history = lambda key: np.asarray(stats.get(key) if stats.get(key) is not None else [],  # noqa: E731
                                          dtype=np.float64)
         self.loss_history = history("loss_history")
         self.train_acc_history = history("train_acc_history")
@@ -93,11 +65,19 @@ class TrainingRun(object):
         params = getattr(net, "params", None) or {}
         self.W2 = params.get("W2")
         num_acc = max(len(self.train_acc_history), len(self.val_acc_history))
+        acc_iters = stats.get("acc_iters")
+        if acc_iters is not None:
+            self.acc_iters = np.asarray(acc_iters, dtype=np.float64)
+            if self.acc_iters.shape != (num_acc,):
+                raise ValueError(f"run {self.name!r}: acc_iters has {len(self.acc_iters)} entries "
+                                 f"but there are {num_acc} accuracy records")
+            return
         if iterations_per_epoch is None:
             iterations_per_epoch = stats.get("iterations_per_epoch")
         if iterations_per_epoch is None:
-            # TwoLayerNet.train records accuracies at iterations 0, e, 2e, ... below
-            # len(loss_history): e lies between L / n and L / (n - 1); take the middle.
+            # Older stats without acc_iters: TwoLayerNet.train records accuracies at
+            # iterations 0, e, 2e, ... below len(loss_history), so e lies between
+            # L / n and L / (n - 1); take the middle.
             L = max(len(self.loss_history), 1)
             iterations_per_epoch = L / max(num_acc - 0.5, 1.0)
         self.acc_iters = np.arange(num_acc) * float(iterations_per_epoch)
@@ -123,7 +103,8 @@ def as_run(name, source):
         trained network (its W2 gives the classes of each hidden unit);
       - stats alone;
       - a Solver after solver.train() with snapshots (attributes snapshot_iters,
-        W1_snapshots, loss_history, train_acc_history, val_acc_history, model);
+        W1_snapshots, loss_history, train_acc_history, val_acc_history,
+        acc_iters, model);
       - a TrainingRun.
 
     Returns:
@@ -142,7 +123,7 @@ def as_run(name, source):
     if hasattr(source, "loss_history") and hasattr(source, "model"):
         stats = {key: getattr(source, key, None) for key in
                  ("snapshot_iters", "W1_snapshots", "loss_history",
-                  "train_acc_history", "val_acc_history")}
+                  "train_acc_history", "val_acc_history", "acc_iters")}
         ipe = None
         if hasattr(source, "X_train") and hasattr(source, "batch_size"):
             ipe = max(len(source.X_train) // source.batch_size, 1)
@@ -155,7 +136,8 @@ def _as_runs(runs):
     """A list of TrainingRuns from one run or a dict {name: run}."""
     if isinstance(runs, dict) and not ("loss_history" in runs or "W1_snapshots" in runs):
         if not runs:
-            raise ValueError("runs: expected at least one run, got an empty dict")
+            raise ValueError("weight_explorer: expected at least one run, got an empty dict; "
+                             "pass {name: (stats, net)} or {name: solver}")
         return [as_run(name, source) for name, source in runs.items()]
     return [as_run("run", runs)]
 
@@ -177,29 +159,14 @@ def _check_runs(runs):
                 f"Run {run.name!r}: W1 has shape {shape}, so its columns are not 32x32x3 "
                 f"images and cannot be drawn as templates. For a network on 2-D inputs "
                 f"(the spiral), draw its decision boundary at each snapshot with "
-                f"cs231n.vis_utils.boundary_explorer(X, y, snapshot_iters, snapshots, predict).")
+                f"cs231n.boundary_viewer.boundary_explorer(X, y, snapshot_iters, snapshots, "
+                f"predict).")
     return None
 
 
 # ---------------------------------------------------------------------------
 # Pictures
 # ---------------------------------------------------------------------------
-
-def _png(img, colors=None):
-    """PNG bytes of a uint8 image of shape (H, W, 3); colors: palette size, or None."""
-    from PIL import Image
-
-    picture = Image.fromarray(np.ascontiguousarray(img))
-    if colors is not None:
-        picture = picture.quantize(colors, method=Image.Quantize.FASTOCTREE)
-    buf = io.BytesIO()
-    picture.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def _data_uri(png):
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
 
 def _weight_grid(W1, layout, padding=1, factor=1):
     """
@@ -248,37 +215,45 @@ def top_classes(W2, unit, k=3, class_names=CIFAR10_CLASSES):
     return [(class_names[c] if c < len(class_names) else str(c), float(row[c])) for c in order]
 
 
+TOP_CLASSES_LABEL = "strongest classes (W2 after training)"
+
+
 def _top_classes_text(run, unit, class_names):
+    """What the explorer says about a unit's classes: they come from the final W2."""
     if run.W2 is None or unit >= np.shape(run.W2)[0]:
-        return "strongest classes: (no W2 given)"
-    return "strongest classes: " + ", ".join(
+        return f"{TOP_CLASSES_LABEL}: (no W2 given)"
+    return f"{TOP_CLASSES_LABEL}: " + ", ".join(
         f"{name} ({weight:+.3g})" for name, weight in top_classes(run.W2, unit, 3, class_names))
 
 
 class _Curves(object):
     """The loss and accuracy curves of a run, with a marker that can move."""
 
-    def __init__(self, run, width=4.0, height=3.0, dpi=80):
+    # 480 x 360 pixels; text of 10 to 11 points (13 to 15 pixels at 96 dpi).
+    WIDTH, HEIGHT, DPI = 5.0, 3.75, 96
+    FONT_SIZE, LABEL_SIZE = 10, 11
+
+    def __init__(self, run):
         from matplotlib.figure import Figure
 
-        self.fig = Figure(figsize=(width, height), dpi=dpi)
+        self.fig = Figure(figsize=(self.WIDTH, self.HEIGHT), dpi=self.DPI)
         ax_loss, ax_acc = self.fig.subplots(2, 1, sharex=True)
-        ax_loss.plot(np.arange(len(run.loss_history)), run.loss_history, lw=0.6, color="C0")
+        ax_loss.plot(np.arange(len(run.loss_history)), run.loss_history, lw=0.8, color="C0")
         ax_loss.set_ylabel("loss")
         ax_loss.ticklabel_format(axis="y", useOffset=False)
         n = len(run.acc_iters)
         if len(run.train_acc_history) == n and n:
-            ax_acc.plot(run.acc_iters, run.train_acc_history, "-o", ms=2, label="train")
+            ax_acc.plot(run.acc_iters, run.train_acc_history, "-o", ms=3, label="train")
         if len(run.val_acc_history) == n and n:
-            ax_acc.plot(run.acc_iters, run.val_acc_history, "-o", ms=2, label="val")
-            ax_acc.legend(loc="lower right", fontsize=7)
+            ax_acc.plot(run.acc_iters, run.val_acc_history, "-o", ms=3, label="val")
+            ax_acc.legend(loc="lower right", fontsize=self.FONT_SIZE)
         ax_acc.set_ylabel("accuracy")
         ax_acc.set_xlabel("iteration")
         ax_loss.set_xlim(0, max(run.last_iter, 1))
         for ax in (ax_loss, ax_acc):
-            ax.tick_params(labelsize=7)
-            ax.yaxis.label.set_size(8)
-            ax.xaxis.label.set_size(8)
+            ax.tick_params(labelsize=self.FONT_SIZE)
+            ax.yaxis.label.set_size(self.LABEL_SIZE)
+            ax.xaxis.label.set_size(self.LABEL_SIZE)
         self.fig.tight_layout(pad=0.4)
         self.axes = (ax_loss, ax_acc)
         self.lines = [ax.axvline(0, color="C3", lw=1.2) for ax in self.axes]
@@ -289,9 +264,7 @@ class _Curves(object):
             line.set_visible(iteration is not None)
             if iteration is not None:
                 line.set_xdata([iteration, iteration])
-        buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return figure_png(self.fig)
 
     def marker_boxes(self, iteration):
         """
@@ -308,88 +281,13 @@ class _Curves(object):
         return boxes
 
 
-def _pick(values, max_count):
-    """At most max_count of values, evenly spread, first and last kept."""
-    values = list(values)
-    if max_count is None or len(values) <= max_count:
-        return values
-    keep = np.unique(np.round(np.linspace(0, len(values) - 1, max(int(max_count), 2))).astype(int))
-    return [values[i] for i in keep]
-
-
 # ---------------------------------------------------------------------------
 # The static page: works in exported HTML with no kernel and no network
 # ---------------------------------------------------------------------------
 
-_STATIC_JS = r"""
-(function () {
-  var root = document.getElementById(%(id)s);
-  var data = JSON.parse(root.querySelector('script.wx-data').textContent);
-  var slider = root.querySelector('input.wx-frame');
-  function showUnit(r, k) {
-    var run = data.runs[r], col = root.querySelectorAll('.wx-run')[r];
-    var unitSlider = col.querySelector('input.wx-unit');
-    var unit = parseInt(unitSlider.value, 10);
-    var img = col.querySelectorAll('img.wx-grid')[run.frame[k]];
-    var s = run.zoom, step = run.tile + run.pad;
-    var box = col.querySelector('.wx-zoom');
-    box.style.backgroundImage = 'url(' + img.src + ')';
-    box.style.backgroundSize = (run.w * s) + 'px ' + (run.h * s) + 'px';
-    box.style.backgroundPosition = (-(unit %% run.cols) * step * s) + 'px ' +
-                                   (-Math.floor(unit / run.cols) * step * s) + 'px';
-    col.querySelector('.wx-unit-label').textContent = 'unit ' + unit;
-    col.querySelector('.wx-top').textContent = run.top[unit];
-  }
-  function show() {
-    var k = parseInt(slider.value, 10);
-    root.querySelector('.wx-iter').textContent = 'iteration ' + data.iters[k];
-    data.runs.forEach(function (run, r) {
-      var col = root.querySelectorAll('.wx-run')[r];
-      col.querySelectorAll('img.wx-grid').forEach(function (img, i) {
-        img.style.display = (i === run.frame[k]) ? 'block' : 'none';
-      });
-      col.querySelector('.wx-snap').textContent = 'snapshot at iteration ' + run.iters[run.frame[k]];
-      col.querySelectorAll('.wx-marker').forEach(function (m, a) {
-        var b = run.markers[k][a];
-        m.style.left = b[0] + '%%'; m.style.top = b[1] + '%%'; m.style.height = b[2] + '%%';
-      });
-      showUnit(r, k);
-    });
-  }
-  slider.addEventListener('input', show);
-  root.querySelectorAll('input.wx-unit').forEach(function (u) {
-    u.addEventListener('input', function () { show(); });
-  });
-  show();
-  // In a live front end the ipywidgets view sits just above: hide this copy once
-  // it is rendered. An exported page has the widget state in a script tag instead.
-  var tries = 0, timer = setInterval(function () {
-    tries += 1;
-    var live = data.live && document.querySelector('.' + data.live) &&
-      !document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
-    if (live) { root.style.display = 'none'; }
-    if (live || tries > 40) { clearInterval(timer); }
-  }, 250);
-})();
-"""
-
-_STATIC_CSS = """
-#%(id)s {font-family: sans-serif; font-size: 13px;}
-#%(id)s .wx-runs {display: flex; flex-wrap: wrap; gap: 18px;}
-#%(id)s .wx-run {display: flex; flex-direction: column; gap: 4px;}
-#%(id)s img.wx-grid {image-rendering: pixelated; width: %(grid_px)spx;}
-#%(id)s .wx-curves {position: relative; align-self: flex-start; line-height: 0;}
-#%(id)s .wx-marker {position: absolute; width: 2px; margin-left: -1px; background: #d62728;}
-#%(id)s .wx-run > b, #%(id)s .wx-run > span, #%(id)s .wx-run > label {line-height: 1.3;}
-#%(id)s .wx-zoom {width: %(zoom_px)spx; height: %(zoom_px)spx; image-rendering: pixelated;
-  background-repeat: no-repeat; border: 1px solid #888;}
-#%(id)s input[type=range] {width: %(grid_px)spx;}
-"""
-
-
 def _static_html(runs, iters, frames, markers, curves_png, grids, top, live_class,
                  grid_px, zoom_px, tile=32):
-    uid = "wx-" + uuid.uuid4().hex[:12]
+    uid = new_id("wx-")
     data = {"iters": iters, "live": live_class, "runs": []}
     columns = []
     for r, run in enumerate(runs):
@@ -400,25 +298,27 @@ def _static_html(runs, iters, frames, markers, curves_png, grids, top, live_clas
             "zoom": zoom_px / float(tile), "top": top[r],
         })
         imgs = "".join(f'<img class="wx-grid" alt="W1 of {html.escape(run.name)}" '
-                       f'src="{_data_uri(png)}">' for _, png in sorted(grid_pngs.items()))
+                       f'src="{data_uri(p)}">' for _, p in sorted(grid_pngs.items()))
         marks = "".join('<div class="wx-marker"></div>' for _ in range(2))
         H = np.shape(run.W1s[0])[1]
         columns.append(
             f'<div class="wx-run"><b>{html.escape(run.name)}</b>'
             f'<span class="wx-snap"></span>{imgs}'
-            f'<div class="wx-curves"><img alt="loss and accuracy" src="{_data_uri(curves_png[r])}">'
+            f'<div class="wx-curves"><img alt="loss and accuracy" src="{data_uri(curves_png[r])}">'
             f'{marks}</div>'
             f'<label>hidden unit <input class="wx-unit" type="range" min="0" max="{H - 1}" '
             f'value="0"> <span class="wx-unit-label"></span></label>'
             f'<div class="wx-zoom"></div><span class="wx-top"></span></div>')
-    return (f'<div id="{uid}" class="cs231n-weight-explorer">'
-            f'<style>{_STATIC_CSS % {"id": uid, "grid_px": grid_px, "zoom_px": zoom_px}}</style>'
+    return (f'<div id="{uid}" class="cs231n-weight-explorer" '
+            f'style="--wx-grid-px: {grid_px}px; --wx-zoom-px: {zoom_px}px">'
+            f'<style>{asset("weight_explorer.css")}</style>'
             f'<div><b>First-layer weights during training</b> '
             f'<input class="wx-frame" type="range" min="0" max="{len(iters) - 1}" '
             f'value="{len(iters) - 1}"> <span class="wx-iter"></span></div>'
             f'<div class="wx-runs">{"".join(columns)}</div>'
             f'<script type="application/json" class="wx-data">{json.dumps(data)}</script>'
-            f'<script>{_STATIC_JS % {"id": json.dumps(uid)}}</script></div>')
+            f'<script>{asset("live_view.js")}{asset("weight_explorer.js")}'
+            f'cs231nWeightExplorer({json.dumps(uid)});</script></div>')
 
 
 # ---------------------------------------------------------------------------
@@ -431,7 +331,7 @@ class WeightExplorer(object):
 
     Display it in a notebook (make it the last line of a cell, or display(it)):
     a live kernel gets the ipywidgets view (self.widget) and the exported HTML
-    gets the static copy (self.html).
+    gets the static copy (self.html); save_html(path) writes the copy as a page.
 
     Attributes (of the live view, built on first use):
     - widget: The ipywidgets.VBox.
@@ -442,7 +342,7 @@ class WeightExplorer(object):
     """
 
     def __init__(self, runs, layout="channels_first", class_names=CIFAR10_CLASSES,
-                 max_frames=12, max_bytes=400_000, grid_px=None, zoom_px=128):
+                 max_frames=12, max_bytes=400_000, zoom_px=128):
         self.runs = runs
         self.layout = layout
         self.class_names = class_names
@@ -450,15 +350,15 @@ class WeightExplorer(object):
         self.max_bytes = max_bytes
         self.zoom_px = zoom_px
         self.iters = sorted(set(it for run in runs for it in run.iters))
-        self.live_class = "cs231n-wx-live-" + uuid.uuid4().hex[:12]
+        self.live_class = new_id("cs231n-wx-live-")
         self._curves = [_Curves(run) for run in runs]
         self._grid_cache = {}
         self._png_cache = {}
         self._widget = None
+        self._html = None
         H = max(np.shape(run.W1s[0])[1] for run in runs)
         G = int(np.ceil(np.sqrt(H)))
-        self.grid_px = grid_px or int(min(2, max(1, 320 // (33 * G))) * (33 * G - 1))
-        self._html = None
+        self.grid_px = int(min(2, max(1, 320 // (33 * G))) * (33 * G - 1))
 
     # -- pictures --------------------------------------------------------
     def grid(self, r, i):
@@ -471,14 +371,15 @@ class WeightExplorer(object):
     def grid_png(self, r, i):
         """PNG bytes of the templates of run r at its snapshot i."""
         if (r, i) not in self._png_cache:
-            self._png_cache[(r, i)] = _png(self.grid(r, i)[0])
+            self._png_cache[(r, i)] = png(self.grid(r, i)[0])
         return self._png_cache[(r, i)]
 
     def unit_png(self, r, i, unit):
+        """PNG bytes of hidden unit `unit` of run r at its snapshot i, enlarged."""
         grid, G = self.grid(r, i)
         tile = _tile(grid, unit, G)
         s = max(self.zoom_px // 32, 1)
-        return _png(np.kron(tile, np.ones((s, s, 1), dtype=np.uint8)))
+        return png(np.kron(tile, np.ones((s, s, 1), dtype=np.uint8)))
 
     # -- the static copy ---------------------------------------------------
     @property
@@ -488,30 +389,37 @@ class WeightExplorer(object):
             self._html = self._static_html()
         return self._html
 
+    def save_html(self, path, title="First-layer weights during training"):
+        """Write the static copy as a whole HTML page that needs no network; return path."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(standalone_page(title, self.html))
+        return path
+
     def _static_frames(self, iters, factor):
         """For each run: ({snapshot index: PNG bytes}, templates per row, grid shape)."""
         grids = []
-        for r, run in enumerate(self.runs):
+        for run in self.runs:
             pngs = {}
             for i in sorted(set(run.index_at(it) for it in iters)):
                 grid, G = _weight_grid(run.W1s[i], self.layout, factor=factor)
-                pngs[i] = _png(grid, colors=64)
+                pngs[i] = png(grid, colors=64)
             grids.append((pngs, G, grid.shape[:2]))
         return grids
 
     def _static_html(self):
         # Fit the embedded pictures in max_bytes: full-size templates if they fit,
-        # else templates shrunk to 16x16, else fewer snapshots.
-        iters = _pick(self.iters, self.max_frames)
+        # else templates shrunk to 16x16, else fewer snapshots (still at even steps).
+        iters = even_steps(self.iters, self.max_frames)
         for factor in (1, 2):
             grids = self._static_frames(iters, factor)
-            size = sum(len(png) for pngs, _, _ in grids for png in pngs.values())
+            size = sum(len(p) for pngs, _, _ in grids for p in pngs.values())
             if size <= self.max_bytes:
                 break
         while size > self.max_bytes and len(iters) > 2:
-            iters = _pick(iters, max(2, int(len(iters) * self.max_bytes / size)))
+            iters = even_steps(iters, max(2, min(len(iters) - 1,
+                                                 int(len(iters) * self.max_bytes / size))))
             grids = self._static_frames(iters, factor)
-            size = sum(len(png) for pngs, _, _ in grids for png in pngs.values())
+            size = sum(len(p) for pngs, _, _ in grids for p in pngs.values())
         frames, markers, top, curves = [], [], [], []
         for r, run in enumerate(self.runs):
             needed = sorted(grids[r][0])
@@ -583,7 +491,7 @@ class WeightExplorer(object):
 
     # -- display -------------------------------------------------------------
     def _ipython_display_(self):
-        _display_live_and_static(self)
+        display_live_and_static(self)
 
     def _repr_html_(self):
         return self.html
@@ -591,34 +499,6 @@ class WeightExplorer(object):
     def __repr__(self):
         names = ", ".join(run.name for run in self.runs)
         return f"WeightExplorer(runs: {names}; {len(self.iters)} snapshot iterations)"
-
-
-def _live_kernel():
-    """Whether code runs in an IPython kernel that can talk to widgets."""
-    try:
-        from IPython import get_ipython
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _display_live_and_static(explorer):
-    """
-    Display the widget view (live kernels) and then the static HTML copy.
-
-    The widget output carries no text/html: where its state is missing (an
-    exported notebook) it shows nothing instead of 'VBox(children=...)', and the
-    plain text/html output after it does the work.
-    """
-    from IPython.display import display
-
-    if _live_kernel():
-        w = explorer.widget
-        display({_WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": w.model_id},
-                 "text/plain": ""}, raw=True)
-    display({"text/html": explorer.html, "text/plain": repr(explorer)}, raw=True)
 
 
 def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
@@ -629,7 +509,8 @@ def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
     A slider moves over the snapshots; each run shows its templates at that
     iteration, its loss and accuracy curves with a marker at that iteration,
     and one hidden unit (chosen with its own slider) enlarged, with the three
-    classes it votes for most through W2 of the final network.
+    classes it votes for most through W2 of the network after training (the
+    final W2, the same at every snapshot).
 
     Inputs:
     - runs: One run, or a dict {name: run} to show runs side by side. A run is
@@ -637,8 +518,8 @@ def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
       alone (no classes then), or a Solver trained with snapshot_every.
     - layout: How image rows were flattened; see first_layer_images.
     - class_names: Names of the C classes (CIFAR-10's by default).
-    - max_frames: Most snapshots in the static HTML copy (it embeds one PNG per
-      snapshot and run; the live view uses them all).
+    - max_frames: Most snapshots in the static HTML copy, at even steps of
+      iterations (and the last one); the live view uses them all.
     - max_bytes: Budget for the PNGs of the static copy; past it the templates
       are shrunk to 16x16, then fewer snapshots are kept.
 
@@ -652,145 +533,3 @@ def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
         return message
     return WeightExplorer(runs, layout=layout, class_names=class_names,
                           max_frames=max_frames, max_bytes=max_bytes)
-
-
-# ---------------------------------------------------------------------------
-# 2-D inputs: the decision boundary at each snapshot
-# ---------------------------------------------------------------------------
-
-_PLAYER_JS = r"""
-(function () {
-  var root = document.getElementById(%(id)s);
-  var labels = JSON.parse(root.querySelector('script.wx-data').textContent).labels;
-  var slider = root.querySelector('input.wx-frame');
-  function show() {
-    var k = parseInt(slider.value, 10);
-    root.querySelectorAll('img.wx-frame-img').forEach(function (img, i) {
-      img.style.display = (i === k) ? 'block' : 'none';
-    });
-    root.querySelector('.wx-iter').textContent = labels[k];
-  }
-  slider.addEventListener('input', show);
-  show();
-  var tries = 0, live = %(live)s, timer = setInterval(function () {
-    tries += 1;
-    var found = document.querySelector('.' + live) &&
-      !document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
-    if (found) { root.style.display = 'none'; }
-    if (found || tries > 40) { clearInterval(timer); }
-  }, 250);
-})();
-"""
-
-
-class BoundaryExplorer(object):
-    """
-    Decision boundaries of a network on 2-D inputs, one per snapshot.
-
-    Attributes:
-    - frames: List of PNG bytes, one per snapshot.
-    - labels: List of the matching captions.
-    - widget, frame_slider, image: The live view (built on first use).
-    """
-
-    def __init__(self, frames, labels):
-        self.frames = frames
-        self.labels = labels
-        self.live_class = "cs231n-wx-live-" + uuid.uuid4().hex[:12]
-        self._widget = None
-
-    @property
-    def html(self):
-        uid = "wx-" + uuid.uuid4().hex[:12]
-        imgs = "".join(f'<img class="wx-frame-img" alt="{html.escape(label)}" '
-                       f'src="{_data_uri(png)}">' for png, label in zip(self.frames, self.labels))
-        n = len(self.frames)
-        return (f'<div id="{uid}" class="cs231n-boundary-explorer" style="font-family:sans-serif">'
-                f'<div><input class="wx-frame" type="range" min="0" max="{n - 1}" value="{n - 1}"'
-                f' style="width:320px"> <span class="wx-iter"></span></div>{imgs}'
-                f'<script type="application/json" class="wx-data">'
-                f'{json.dumps({"labels": self.labels})}</script>'
-                f'<script>{_PLAYER_JS % {"id": json.dumps(uid), "live": json.dumps(self.live_class)}}'
-                f'</script></div>')
-
-    @property
-    def widget(self):
-        if self._widget is None:
-            import ipywidgets as widgets
-
-            self.frame_slider = widgets.SelectionSlider(
-                options=[(label, k) for k, label in enumerate(self.labels)],
-                value=len(self.labels) - 1, description="snapshot",
-                layout=widgets.Layout(width="420px"))
-            self.image = widgets.Image(format="png", value=self.frames[-1])
-
-            def update(change):
-                self.image.value = self.frames[change["new"]]
-
-            self.frame_slider.observe(update, names="value")
-            self._widget = widgets.VBox([self.frame_slider, self.image])
-            self._widget.add_class(self.live_class)
-        return self._widget
-
-    def _ipython_display_(self):
-        _display_live_and_static(self)
-
-    def _repr_html_(self):
-        return self.html
-
-    def __repr__(self):
-        return f"BoundaryExplorer({len(self.frames)} snapshots)"
-
-
-def boundary_explorer(X, y, snapshot_iters, snapshots, predict, h=0.02, max_frames=12):
-    """
-    Step through the decision boundary of a network on 2-D inputs.
-
-    Inputs:
-    - X: Data of shape (N, 2).
-    - y: Labels of shape (N,).
-    - snapshot_iters: List of S iterations.
-    - snapshots: List of S parameter snapshots, in any form predict takes
-      (e.g. tuples (W, b, W2, b2) of copies).
-    - predict: Function predict(snapshot, points) -> labels of shape (M,) for
-      points of shape (M, 2).
-    - h: Step of the grid the boundary is evaluated on.
-    - max_frames: Most snapshots drawn (evenly spread, first and last kept).
-
-    Returns:
-    - A BoundaryExplorer to display; or a ViewerMessage if there are no
-      snapshots or X is not 2-D.
-    """
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != 2:
-        return ViewerMessage(f"boundary_explorer draws 2-D inputs: X must have shape (N, 2), "
-                             f"got shape {X.shape}")
-    if not snapshots:
-        return ViewerMessage("No snapshots: nothing to step through. Record copies of the "
-                             "parameters during training, e.g. every 500 iterations.")
-    if len(snapshot_iters) != len(snapshots):
-        raise ValueError(f"snapshot_iters has {len(snapshot_iters)} entries but snapshots "
-                         f"has {len(snapshots)}")
-    from matplotlib.figure import Figure
-
-    x_min, x_max = X[:, 0].min() - 1, X[:, 0].max() + 1
-    y_min, y_max = X[:, 1].min() - 1, X[:, 1].max() + 1
-    xx, yy = np.meshgrid(np.arange(x_min, x_max, h), np.arange(y_min, y_max, h))
-    points = np.c_[xx.ravel(), yy.ravel()]
-    frames, labels = [], []
-    for k in _pick(range(len(snapshots)), max_frames):
-        Z = np.asarray(predict(snapshots[k], points)).reshape(xx.shape)
-        fig = Figure(figsize=(4, 4), dpi=72)
-        ax = fig.subplots()
-        ax.contourf(xx, yy, Z, cmap="Spectral", alpha=0.8)
-        ax.scatter(X[:, 0], X[:, 1], c=y, s=12, cmap="Spectral", edgecolors="k", linewidths=0.3)
-        ax.set_xlim(xx.min(), xx.max())
-        ax.set_ylim(yy.min(), yy.max())
-        ax.set_title(f"iteration {snapshot_iters[k]}", fontsize=9)
-        ax.tick_params(labelsize=7)
-        fig.tight_layout(pad=0.3)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        frames.append(buf.getvalue())
-        labels.append(f"iteration {snapshot_iters[k]}")
-    return BoundaryExplorer(frames, labels)

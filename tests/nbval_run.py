@@ -50,13 +50,33 @@ def code_cell_number(notebook, marker):
     return hits[0]
 
 
-def make_scratch_kit(dest, plants=()):
-    """Copy the kit's package and notebooks into dest, link datasets/, apply plants."""
+DATA = KIT_ROOT / "datasets" / "cifar-10-batches-py"
+# Where a scratch kit gets its CIFAR-10: the kit's place, or the course's (next to data_utils.py).
+DATA_PLACES = {"kit": "datasets/cifar-10-batches-py",
+               "course": "cs231n/datasets/cifar-10-batches-py"}
+
+
+def make_scratch_kit(dest, plants=(), data_at="kit", extra=None):
+    """
+    Copy the kit's package and notebooks into dest, link the data, add files, apply plants.
+
+    Inputs:
+    - data_at: "kit" or "course" (see DATA_PLACES): where the CIFAR-10 folder is linked;
+      None: no data.
+    - extra: {path in the scratch kit: source path} of files to add, e.g. a
+      course-style notebook next to cs231n/, as the course's notebooks sit.
+    """
     dest = Path(dest)
     for name in COPIED:
         shutil.copytree(KIT_ROOT / name, dest / name,
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    (dest / "datasets").symlink_to(KIT_ROOT / "datasets", target_is_directory=True)
+    if data_at is not None:
+        link = dest / DATA_PLACES[data_at]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(DATA.resolve(), target_is_directory=True)
+    for rel, source in (extra or {}).items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest / rel)
     for plant in plants:
         target = dest / plant.path
         text = target.read_text()
@@ -90,7 +110,7 @@ def trim_notebook(path, last_marker=None, keep_markers=None):
 
 
 def run_nbval(notebook, workdir, plants=(), last_marker=None, keep_markers=None,
-              cell_timeout=600, timeout=1200):
+              cell_timeout=600, timeout=1200, lax=False, data_at="kit", extra=None, env=None):
     """
     Run `pytest --nbval` on a kit notebook in a scratch copy of the kit.
 
@@ -100,20 +120,26 @@ def run_nbval(notebook, workdir, plants=(), last_marker=None, keep_markers=None,
     - plants: Planted bugs (Plant objects) to apply to the copy.
     - last_marker, keep_markers: Cells to run, if not all; see trim_notebook.
     - cell_timeout, timeout: Limits in seconds for one cell and for the whole run.
+    - lax: Only errors fail a cell (`--nbval-lax`), for notebooks without reference outputs.
+    - data_at, extra: See make_scratch_kit.
+    - env: Environment variables to set for the run.
 
     Returns:
     - An NbvalResult with the return code, the output, and the failed cell numbers.
     """
-    kit = make_scratch_kit(workdir, plants)
+    kit = make_scratch_kit(workdir, plants, data_at=data_at, extra=extra)
     if last_marker is not None or keep_markers is not None:
         trim_notebook(kit / notebook, last_marker, keep_markers)
     cmd = [
-        sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+        sys.executable, "-m", "pytest", "--nbval-lax" if lax else "--nbval", "--nbval-current-env",
         "--nbval-sanitize-with", SANITIZE, "--nbval-cell-timeout", str(cell_timeout),
         "-p", "no:cacheprovider", "-o", "addopts=", "-rf", "-q", notebook,
     ]
-    env = dict(os.environ, MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(cmd, cwd=kit, capture_output=True, text=True, timeout=timeout, env=env)
+    # The scratch kit's own data only: a CIFAR10_DIR of the caller's shell does not leak in.
+    run_env = {k: v for k, v in os.environ.items() if k != "CIFAR10_DIR"}
+    run_env.update(MPLBACKEND="agg", PYTHONDONTWRITEBYTECODE="1", **(env or {}))
+    proc = subprocess.run(cmd, cwd=kit, capture_output=True, text=True, timeout=timeout,
+                          env=run_env)
     output = proc.stdout + proc.stderr
     failed = sorted({int(n) for n in re.findall(r"^FAILED \S+::Cell (\d+)", output, re.M)})
     nb = nbformat.read(kit / notebook, as_version=4)

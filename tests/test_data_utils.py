@@ -121,7 +121,7 @@ def test_split_shrinks_with_a_notice(root, capsys):
 
 
 @pytest.mark.timeout(30)
-def test_missing_dataset_says_how_to_fetch_it(tmp_path):
+def test_missing_dataset_says_how_to_fetch_it(tmp_path, places):
     with pytest.raises(DatasetNotFoundError, match="get_datasets.py"):
         get_CIFAR10_data(cifar10_dir=str(tmp_path / "nowhere"))
     with pytest.raises(DatasetNotFoundError, match="data_batch_9"):
@@ -282,3 +282,108 @@ def test_mirror_loads_like_the_course_and_warm_load_is_memory_mapped(tmp_path):
     X, _ = data_utils._load_batch_uint8(str(root / "data_batch_4"))
     assert isinstance(X, np.memmap) and X.shape == (1285, 3, 32, 32)
     assert_same(get_CIFAR10_data(cifar10_dir=str(root)), want)
+
+
+# ----------------------------------------------------------------------------
+# Where get_CIFAR10_data() looks: the kit's place, the course's place, CIFAR10_DIR
+# ----------------------------------------------------------------------------
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """The kit's and the course's default folders moved to tmp_path (both empty), no CIFAR10_DIR."""
+    kit = tmp_path / "kit" / "datasets" / "cifar-10-batches-py"
+    course = tmp_path / "kit" / "cs231n" / "datasets" / "cifar-10-batches-py"
+    monkeypatch.setattr(data_utils, "CIFAR10_DIR", str(kit))
+    monkeypatch.setattr(data_utils, "COURSE_CIFAR10_DIR", str(course))
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    return kit, course
+
+
+def fill(folder, seed=0, rows=4):
+    folder.mkdir(parents=True)
+    for b in range(1, 6):
+        write_batch(folder / f"data_batch_{b}", rows, seed=seed + b)
+    write_batch(folder / "test_batch", rows, seed=seed + 9)
+    return folder
+
+
+def test_the_default_paths_are_the_kits_and_the_courses():
+    assert data_utils.CIFAR10_DIR == str(REPO / "datasets" / "cifar-10-batches-py")
+    assert data_utils.COURSE_CIFAR10_DIR == str(REPO / "cs231n" / "datasets" / "cifar-10-batches-py")
+
+
+@pytest.mark.timeout(30)
+def test_no_argument_finds_the_data_where_the_course_puts_it(places):
+    _, course = places
+    fill(course, seed=10)
+    data = get_CIFAR10_data(num_training=10, num_validation=5, num_test=3)
+    assert_same(data, classic_data(course, 10, 5, 3))
+    assert data["X_train"].shape == (10, 3, 32, 32)  # channels first, as the course's
+
+
+@pytest.mark.timeout(30)
+def test_the_kits_place_comes_first_then_the_environment_and_the_argument_win(places, tmp_path,
+                                                                              monkeypatch):
+    kit, course = places
+    fill(kit, seed=0)
+    fill(course, seed=10)
+    mine = fill(tmp_path / "mine", seed=20)
+    elsewhere = fill(tmp_path / "elsewhere", seed=30)
+    sizes = dict(num_training=10, num_validation=5, num_test=3)
+    assert data_utils.find_CIFAR10_dir() == str(kit)
+    assert_same(get_CIFAR10_data(**sizes), classic_data(kit, 10, 5, 3))
+    monkeypatch.setenv("CIFAR10_DIR", str(mine))
+    assert_same(get_CIFAR10_data(**sizes), classic_data(mine, 10, 5, 3))
+    assert_same(get_CIFAR10_data(cifar10_dir=str(elsewhere), **sizes),
+                classic_data(elsewhere, 10, 5, 3))
+
+
+@pytest.mark.timeout(30)
+def test_an_incomplete_kit_folder_does_not_hide_the_courses(places):
+    kit, course = places
+    fill(kit)
+    (kit / "data_batch_3").unlink()
+    fill(course, seed=10)
+    assert data_utils.find_CIFAR10_dir() == str(course)
+
+
+@pytest.mark.timeout(30)
+def test_missing_dataset_names_every_place_it_looked_and_the_command(places):
+    kit, course = places
+    fill(kit)
+    (kit / "test_batch").unlink()
+    with pytest.raises(DatasetNotFoundError) as info:
+        get_CIFAR10_data()
+    message = str(info.value)
+    assert f"{kit} (the kit's place, where get_datasets.py puts it): lacks test_batch" in message
+    assert f"{course} (the course's place, next to cs231n/data_utils.py): not there" in message
+    assert "python get_datasets.py" in message and "make data" in message
+    assert "CIFAR10_DIR" in message and "cifar10_dir=" in message
+
+
+@pytest.mark.timeout(30)
+def test_a_wrong_environment_variable_is_named(places, tmp_path, monkeypatch):
+    kit, _ = places
+    fill(kit)
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "typo"))
+    with pytest.raises(DatasetNotFoundError, match=r"typo \(given as the environment variable "
+                                                   r"CIFAR10_DIR\).*CIFAR-10 is in .*kit"):
+        get_CIFAR10_data()
+
+
+@pytest.mark.timeout(30)
+def test_load_CIFAR10_keeps_any_path_and_points_to_the_data_when_the_path_is_wrong(
+        places, tmp_path, monkeypatch):
+    """The classic notebooks load 'cs231n/datasets/cifar-10-batches-py' relative to their folder."""
+    kit, _ = places
+    fill(kit)
+    anywhere = fill(tmp_path / "any" / "where", seed=5)
+    Xtr, _, _, _ = load_CIFAR10(str(anywhere))
+    assert Xtr.shape == (20, 32, 32, 3)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_CIFAR10("cs231n/datasets/cifar-10-batches-py")
+    message = str(info.value)
+    assert "cs231n/datasets/cifar-10-batches-py" in message
+    assert str(tmp_path / "cs231n" / "datasets" / "cifar-10-batches-py") in message
+    assert f"CIFAR-10 is in {kit}: pass that path" in message

@@ -176,3 +176,105 @@ def test_student_regions_use_the_course_markers():
     start = "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
     end = "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
     assert source.count(start) == source.count(end) == 3
+
+
+def test_star_import_brings_every_layer_and_sandwich_as_the_course_does():
+    """The course's fc_net does `from ..layers import *`; its notebooks rely on the star import."""
+    from cs231n import layer_utils, layers
+
+    namespace = {}
+    exec("from cs231n.classifiers.fc_net import *", namespace)
+    expected = {name for module in (layers, layer_utils) for name, obj in vars(module).items()
+                if inspect.isfunction(obj) and obj.__module__ == module.__name__
+                and not name.startswith("_")}
+    assert {"affine_forward", "affine_backward", "relu_forward", "relu_backward", "svm_loss",
+            "softmax_loss", "affine_relu_forward", "affine_relu_backward"} <= expected
+    for name in expected | {"TwoLayerNet"}:
+        assert name in namespace, f"`from cs231n.classifiers.fc_net import *` lacks {name}"
+        assert namespace[name] is getattr(layers, name, None) or \
+            namespace[name] is getattr(layer_utils, name, None) or name == "TwoLayerNet"
+    # only the course's names: no private helpers, no modules
+    assert not [n for n in namespace if n.startswith("_") and n != "__builtins__"]
+
+
+def trained_like_model(seed=0):
+    model, X, y = random_setup(seed, reg=0.3)
+    return model, X, y
+
+
+def test_save_then_load_into_a_new_model_gives_the_same_network(tmp_path, monkeypatch, capsys):
+    """The 2026 notebook ends with best_model.save("best_two_layer_net.npy")."""
+    monkeypatch.chdir(tmp_path)
+    model, X, y = trained_like_model()
+    assert model.save("best_two_layer_net.npy") == "best_two_layer_net.npy"
+    assert capsys.readouterr().out == "best_two_layer_net.npy saved.\n"  # as the course prints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_two_layer_net.npy"]  # no temp files
+    with np.load(tmp_path / "best_two_layer_net.npy", allow_pickle=False) as f:  # no pickle inside
+        assert {"W1", "b1", "W2", "b2", "reg"} <= set(f.files)
+
+    fresh = TwoLayerNet()  # default sizes, other weights: the file decides
+    assert fresh.load(tmp_path / "best_two_layer_net.npy") is fresh
+    assert capsys.readouterr().out.endswith("best_two_layer_net.npy loaded.\n")
+    assert fresh.reg == model.reg == 0.3
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_array_equal(fresh.params[name], model.params[name])
+        assert fresh.params[name] is not model.params[name]
+    np.testing.assert_array_equal(fresh.loss(X), model.loss(X))
+    assert fresh.loss(X, y)[0] == model.loss(X, y)[0]
+
+
+def test_save_replaces_an_older_file_and_keeps_float32(tmp_path):
+    path = tmp_path / "net.npz"
+    model, X, _ = trained_like_model()
+    model.save(path)
+    model.params = {k: v.astype(np.float32) for k, v in model.params.items()}
+    model.params["b2"][:] = 7
+    model.save(path)
+    fresh = TwoLayerNet(input_dim=2, hidden_dim=2, num_classes=2).load(path)
+    assert fresh.params["W1"].dtype == np.float32 and np.all(fresh.params["b2"] == 7)
+
+
+def test_save_into_a_missing_folder_names_it(tmp_path):
+    model, _, _ = trained_like_model()
+    with pytest.raises(FileNotFoundError, match="folder .*nowhere does not exist"):
+        model.save(tmp_path / "nowhere" / "net.npy")
+
+
+def test_load_of_a_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no file .*missing\.npy.*model\.save"):
+        TwoLayerNet().load(tmp_path / "missing.npy")
+
+
+def test_load_of_the_courses_pickled_npy_is_refused_with_what_to_do(tmp_path):
+    model, _, _ = trained_like_model()
+    path = tmp_path / "course.npy"
+    np.save(path, model.params)  # what the course's save writes: a pickled dict
+    with pytest.raises(ValueError) as info:
+        TwoLayerNet().load(path)
+    message = str(info.value)
+    assert "not written by TwoLayerNet.save" in message and "plain .npy" in message
+    assert "model.save(" in message and "allow_pickle=True).item()" in message
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"not a model at all\n", "not written by TwoLayerNet.save"),
+    ("lacks", "lacks b2"),
+    ("shapes", "inconsistent shapes"),
+    ("pickled", "holds something else"),
+])
+def test_load_of_a_file_that_is_not_a_saved_model_is_a_clear_error(tmp_path, content, expected):
+    path = tmp_path / "thing.npz"
+    model, _, _ = trained_like_model()
+    p = model.params
+    if content == "lacks":
+        np.savez(path, W1=p["W1"], b1=p["b1"], W2=p["W2"], reg=0.0, cs231n_format="x")
+    elif content == "shapes":
+        np.savez(path, W1=p["W1"], b1=p["b1"][:-1], W2=p["W2"], b2=p["b2"], reg=0.0,
+                 cs231n_format="x")
+    elif content == "pickled":
+        np.savez(path, W1=np.array([{"a": 1}], dtype=object))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=expected):
+        TwoLayerNet().load(path)
+    assert "thing.npz" in str(pytest.raises(ValueError, TwoLayerNet().load, path).value)

@@ -127,6 +127,46 @@ def test_second_run_makes_no_request(server, mirror, dest, capsys):
 
 
 @pytest.mark.timeout(60)
+def test_verified_copy_without_mirror_variables_means_nothing_to_download(
+        server, mirror, dest, monkeypatch, capsys):
+    """`make data` without CIFAR10_URL / CIFAR10_MD5 after a mirror install: no network at all."""
+    assert run(server.url, mirror[1], dest) == 0
+    monkeypatch.delenv("CIFAR10_URL", raising=False)
+    monkeypatch.delenv("CIFAR10_MD5", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("get_datasets.py went to the network with a verified copy in place")
+
+    monkeypatch.setattr(gd, "download", no_network)
+    capsys.readouterr()
+    assert gd.main(["--dest", str(dest)]) == 0  # the official URL, which the mirror is not
+    out = capsys.readouterr().out
+    assert f"verified, md5 {mirror[1]}); nothing to do" in out and "--md5" in out
+    before = len(server.requests)
+    assert gd.main(["--url", server.url, "--dest", str(dest)]) == 0  # a URL alone: same
+    assert len(server.requests) == before
+
+
+@pytest.mark.timeout(60)
+def test_an_explicit_other_md5_still_replaces_a_verified_copy(server, mirror, dest, monkeypatch):
+    assert run(server.url, mirror[1], dest) == 0
+    server.payload = tiny_dataset_archive()
+    monkeypatch.setenv("CIFAR10_MD5", md5_of(server.payload))
+    assert gd.main(["--url", server.url, "--dest", str(dest), *FAST]) == 0
+    assert_installed(dest, md5_of(server.payload))
+
+
+@pytest.mark.timeout(60)
+def test_an_incomplete_copy_is_not_taken_for_a_verified_one(server, mirror, dest):
+    assert run(server.url, mirror[1], dest) == 0
+    (dest / gd.DATASET_DIRNAME / "data_batch_2").unlink()
+    before = len(server.requests)
+    assert gd.main(["--url", server.url, "--md5", mirror[1], "--dest", str(dest), *FAST]) == 0
+    assert len(server.requests) == before + 1
+    assert_installed(dest, mirror[1])
+
+
+@pytest.mark.timeout(60)
 def test_file_url_works(mirror, dest):
     assert run(ARCHIVE.as_uri(), mirror[1], dest) == 0
     assert_installed(dest, mirror[1])

@@ -60,3 +60,66 @@ def test_rel_error():
     assert rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same shape"):
         rel_error(np.zeros(2), np.zeros(3))
+
+
+def float32_trained_net():
+    """A classic TwoLayerNet after train() on float32 data: its parameters are float32 now."""
+    from cs231n.classifiers.neural_net import TwoLayerNet
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(20, 4).astype(np.float32)
+    y = rng.randint(3, size=20)
+    np.random.seed(0)
+    net = TwoLayerNet(4, 6, 3, std=1e-1)
+    net.train(X, y, X, y, num_iters=3, batch_size=10, learning_rate=1e-1)
+    assert net.params["W1"].dtype == np.float32
+    Xc = rng.randn(5, 4)  # the check's own toy data, float64
+    yc = rng.randint(3, size=5)
+    return net, Xc, yc
+
+
+def check_W1(net, X, y, param):
+    f = lambda _: net.loss(X, y, reg=0.05)[0]  # noqa: E731  (as the notebook's cells do)
+    _, grads = net.loss(X, y, reg=0.05)
+    return rel_error(eval_numerical_gradient(f, param, verbose=False), grads["W1"])
+
+
+def test_the_advice_for_float32_parameters_works_when_followed():
+    """The message's own code, run as written, makes the check pass."""
+    net, X, y = float32_trained_net()
+    with pytest.raises(TypeError) as info:
+        check_W1(net, X, y, net.params["W1"])
+    message = str(info.value)
+    code = [line.strip() for line in message.splitlines() if line.startswith("    ")]
+    assert code == ["net.params = {k: v.astype(np.float64) for k, v in net.params.items()}"]
+    exec(code[0], {"np": np, "net": net})
+    assert all(v.dtype == np.float64 for v in net.params.values())
+    assert check_W1(net, X, y, net.params["W1"]) < 1e-7
+
+
+def test_the_tempting_copy_gives_a_warning_that_names_the_mistake():
+    """x.astype(np.float64) is a copy that f never sees: relative error 1.0, and now a warning."""
+    net, X, y = float32_trained_net()
+    with pytest.warns(RuntimeWarning, match=r"same value for every change of x.*copies that f "
+                                            r"never sees.*net\.params\[name\] itself"):
+        error = check_W1(net, X, y, net.params["W1"].astype(np.float64))
+    assert error == pytest.approx(1.0)
+    message = str(pytest.raises(TypeError, check_W1, net, X, y, net.params["W1"]).value)
+    assert "makes a copy that f never sees" in message and "relative error of 1.0" in message
+
+
+def test_the_array_check_warns_too_and_a_real_gradient_does_not(recwarn):
+    x = np.linspace(-1, 1, 6)
+    frozen = x.copy()
+    eval_numerical_gradient_array(lambda v: np.sin(v), x, np.ones(6))
+    eval_numerical_gradient(lambda v: float(np.sum(v ** 2)), x, verbose=False)
+    assert not recwarn.list
+    with pytest.warns(RuntimeWarning, match="eval_numerical_gradient_array: f gave the same"):
+        eval_numerical_gradient_array(lambda v: np.sin(frozen), x, np.ones(6))
+
+
+def test_the_sparse_check_warns_when_f_never_sees_x():
+    x = np.linspace(0.1, 1, 12).reshape(3, 4)
+    copy = x.astype(np.float64)  # a copy, as x.astype always makes
+    with pytest.warns(RuntimeWarning, match="grad_check_sparse: f gave the same value"):
+        grad_check_sparse(lambda v: float(np.sum(x ** 2)), copy, 2 * x, num_checks=3)

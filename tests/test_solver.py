@@ -162,7 +162,8 @@ def test_unknown_keyword_arguments_are_named():
 @pytest.mark.parametrize("kwargs, name", [
     ({"batch_size": 0}, "batch_size"), ({"print_every": 0}, "print_every"),
     ({"num_epochs": -1}, "num_epochs"), ({"num_epochs": 2.5}, "num_epochs"),
-    ({"lr_decay": 0.0}, "lr_decay"),
+    ({"lr_decay": 0.0}, "lr_decay"), ({"batch_size": True}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"), ({"num_epochs": False}, "num_epochs"),
 ])
 def test_bad_settings_are_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -260,7 +261,26 @@ def test_snapshots_record_W1_during_training():
 
 
 def test_snapshot_settings_are_checked():
-    with pytest.raises(ValueError, match="snapshot_every"):
-        Solver(make_model(), make_data(), snapshot_every=0, verbose=False)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="^Solver: snapshot_every must be a positive integer"):
+            Solver(make_model(), make_data(), snapshot_every=bad, verbose=False)
+    with pytest.raises(ValueError, match="^Solver: max_snapshots must be at least 2"):
+        Solver(make_model(), make_data(), snapshot_every=1, max_snapshots=1, verbose=False)
     with pytest.raises(ValueError, match="W1"):
         Solver(CountingModel(), make_data(), snapshot_every=5, verbose=False)
+
+
+def test_check_accuracy_arguments_are_checked_by_the_shared_rule():
+    solver = Solver(make_model(), make_data(), verbose=False)
+    data = make_data()
+    for kwargs, name in (({"batch_size": 0}, "batch_size"), ({"batch_size": 1.5}, "batch_size"),
+                         ({"num_samples": True}, "num_samples")):
+        with pytest.raises(ValueError, match=f"^check_accuracy: {name} must be a positive integer"):
+            solver.check_accuracy(data["X_val"], data["y_val"], **kwargs)
+    assert solver.check_accuracy(data["X_val"], data["y_val"], batch_size=7.0) >= 0  # integral float
+
+
+def test_zero_epochs_train_nothing():
+    solver = Solver(make_model(), make_data(), num_epochs=0, verbose=False)
+    solver.train()
+    assert solver.loss_history == []

@@ -1,5 +1,6 @@
 """The interactive weight viewer: static HTML copy, messages, and widgets in a real kernel."""
 import inspect
+import io
 import json
 import re
 import types
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 
 from cs231n.classifiers.neural_net import TwoLayerNet
-from cs231n.vis_utils import boundary_explorer, top_classes, weight_explorer
-from cs231n.weight_viewer import (BoundaryExplorer, ViewerMessage, WeightExplorer, as_run,
-                                  _weight_grid)
+from cs231n.boundary_viewer import BoundaryExplorer, boundary_explorer
+from cs231n.viewer_display import ViewerMessage
+from cs231n.weight_viewer import WeightExplorer, _weight_grid, as_run, top_classes, weight_explorer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +75,7 @@ def test_top_classes_through_W2():
 def test_strongest_classes_shown_for_each_unit(runs):
     stats, net = runs["default"]
     page = weight_explorer((stats, net)).html
-    text = "strongest classes: " + ", ".join(
+    text = "strongest classes (W2 after training): " + ", ".join(
         f"{name} ({weight:+.3g})" for name, weight in top_classes(net.params["W2"], 3))
     assert json.dumps(text) in page
     # without a net, no classes but still a view
@@ -165,7 +166,7 @@ import hashlib, json, sys
 sys.path.insert(0, {root!r})
 import numpy as np
 from cs231n.classifiers.neural_net import TwoLayerNet
-from cs231n.vis_utils import weight_explorer
+from cs231n.weight_viewer import weight_explorer
 from IPython.display import display
 
 {tiny_run}
@@ -212,7 +213,8 @@ def test_widgets_respond_to_value_changes_in_a_real_kernel():
     assert last["snap"] == "snapshot at iteration 20" and first["snap"] == "snapshot at iteration 0"
     # another unit: its own template and classes; the grid stays
     assert unit3["unit"] != first["unit"] and unit3["grid"] == first["grid"]
-    assert unit3["top"].startswith("unit 3: strongest classes: ") and unit3["top"] != first["top"]
+    assert unit3["top"].startswith("unit 3: strongest classes (W2 after training): ")
+    assert unit3["top"] != first["top"]
     # display(ex): the widget view (no text/html, so an export without widget state
     # shows nothing for it), then the static copy as plain text/html
     shown = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
@@ -258,6 +260,87 @@ def test_real_solver_run_with_snapshots():
     ex = weight_explorer({"solver": solver})
     assert isinstance(ex, WeightExplorer)
     run = ex.runs[0]
-    np.testing.assert_array_equal(run.acc_iters, [0, 4, 8])  # 4 iterations per epoch
+    # the Solver records where it took the accuracies: after iterations 1, 4 and 8
+    np.testing.assert_array_equal(solver.acc_iters, [1, 4, 8])
+    np.testing.assert_array_equal(run.acc_iters, [1, 4, 8])
     assert run.W2 is model.params["W2"] or np.array_equal(run.W2, model.params["W2"])
     assert 'type="range"' in ex.html
+
+
+# ---------------------------------------------------------------------------
+# Frames at even steps, recorded accuracy iterations, readable curves
+# ---------------------------------------------------------------------------
+
+from cs231n.viewer_display import even_steps  # noqa: E402
+from cs231n.weight_viewer import TrainingRun, _Curves  # noqa: E402
+
+
+@pytest.mark.parametrize("iters, max_count, expected", [
+    (range(0, 1001, 50), 12, list(range(0, 1001, 100))),        # 21 recorded, 11 shown
+    (range(0, 1001, 50), 21, list(range(0, 1001, 50))),         # all fit
+    (list(range(0, 1000, 50)) + [997], 12, list(range(0, 1000, 100)) + [997]),  # odd last
+    (range(0, 4751, 250), 12, list(range(0, 4751, 500)) + [4750]),
+    (range(0, 101, 10), 1, [0, 100]),                           # never fewer than two
+])
+def test_even_steps(iters, max_count, expected):
+    picked = even_steps(iters, max_count)
+    assert picked == expected
+    steps = np.diff(picked[:-1])
+    assert len(set(steps)) <= 1  # even, all but the last
+
+
+def snapshot_stats(num_iters=1000, every=50, H=4, seed=0):
+    rng = np.random.RandomState(seed)
+    iters = list(range(0, num_iters + 1, every))
+    return {"loss_history": list(np.linspace(2.3, 1.5, num_iters)),
+            "train_acc_history": [0.1, 0.2, 0.3], "val_acc_history": [0.1, 0.15, 0.2],
+            "snapshot_iters": iters, "W1_snapshots": [rng.randn(3072, H) for _ in iters]}
+
+
+def page_data(page):
+    return json.loads(re.search(r'class="wx-data">(.*?)</script>', page).group(1))
+
+
+def test_static_copy_shows_snapshots_at_even_steps():
+    """21 snapshots every 50 iterations: the page shows every 100th, not 0, 100, 200, 250, ..."""
+    data = page_data(weight_explorer(snapshot_stats(), max_frames=12, max_bytes=10**8).html)
+    assert data["iters"] == list(range(0, 1001, 100))
+    assert data["runs"][0]["iters"] == list(range(0, 1001, 100))
+
+
+def test_boundary_frames_at_even_steps():
+    X, y = spiral(10)
+    snaps = [(np.eye(2, 3), np.zeros(3))] * 20
+    ex = boundary_explorer(X, y, list(range(0, 4751, 250)), snaps, predict_linear, h=0.2)
+    assert ex.labels == [f"iteration {it}" for it in list(range(0, 4751, 500)) + [4750]]
+
+
+def test_recorded_accuracy_iterations_are_used_when_present_instead_of_a_guess():
+    stats = snapshot_stats()
+    guessed = TrainingRun("r", stats).acc_iters
+    assert len(guessed) == 3 and not np.array_equal(guessed, [0, 400, 999])
+    run = TrainingRun("r", dict(stats, acc_iters=[0, 400, 999]))
+    np.testing.assert_array_equal(run.acc_iters, [0, 400, 999])
+    with pytest.raises(ValueError, match="acc_iters has 2 entries but there are 3 accuracy"):
+        TrainingRun("r", dict(stats, acc_iters=[0, 400]))
+
+
+def test_curves_are_readable():
+    """Not 320x240 with 7-point labels: a picture about 480 pixels wide, text of 10 points or more."""
+    from PIL import Image
+
+    curves = _Curves(TrainingRun("r", snapshot_stats()))
+    width, height = Image.open(io.BytesIO(curves.png(100))).size
+    assert width >= 480 and height >= 360
+    texts = [t for t in curves.fig.findobj(lambda a: hasattr(a, "get_fontsize") and
+                                           hasattr(a, "get_text")) if t.get_text()]
+    assert texts and min(t.get_fontsize() for t in texts) >= 10
+
+
+def test_the_strongest_classes_say_they_come_from_the_final_W2():
+    assert "(no W2 given)" in weight_explorer(snapshot_stats()).html
+    W2 = np.zeros((4, 10))
+    W2[1, [1, 3, 9]] = [0.5, 0.25, 0.125]
+    net = types.SimpleNamespace(params={"W2": W2})
+    top = page_data(weight_explorer((snapshot_stats(), net)).html)["runs"][0]["top"]
+    assert top[1] == "strongest classes (W2 after training): car (+0.5), cat (+0.25), truck (+0.125)"

@@ -11,21 +11,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} is missing: apt-get install -y chromium"),
-]
 
 SETUP = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 import numpy as np
 from cs231n.classifiers.neural_net import TwoLayerNet
-from cs231n.vis_utils import weight_explorer
+from cs231n.weight_viewer import weight_explorer
 """
 
 TRAIN = """
@@ -46,24 +38,6 @@ stats2, net2 = tiny_run(16, 30, 3e-2, 1)
 SHOW = """# NBVAL_IGNORE_OUTPUT
 weight_explorer({"default": (stats, net), "tuned": (stats2, net2)})
 """
-
-
-def browser(playwright, profile):
-    """A headless Chromium with a fresh profile that cannot reach any network."""
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-        viewport={"width": 1100, "height": 1000})
-    blocked = []
-
-    def route(r):
-        if r.request.url.startswith(("file:", "data:")):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return context, blocked
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["widget-state", "no-widget-state"])
@@ -104,51 +78,40 @@ def test_executed_notebook_holds_widget_and_plain_html_outputs(exported_page):
     assert "VBox(" not in html
 
 
-def test_exported_page_slider_changes_the_picture_offline(exported_page, tmp_path):
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="the Python package playwright is needed to drive Chromium")
+def test_exported_page_slider_changes_the_picture_offline(exported_page, tmp_path, offline_browser):
     _, page_path = exported_page
-    with playwright_api.sync_playwright() as p:
-        context, blocked = browser(p, tmp_path / "profile")
-        try:
-            page = context.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(page_path.as_uri())
-            explorer = page.locator(".cs231n-weight-explorer")
-            slider = explorer.locator("input.wx-frame")
-            assert explorer.is_visible() and slider.is_visible()
-            page.wait_for_timeout(300)
-            label_end = explorer.locator(".wx-iter").inner_text()
-            shot_end = tmp_path / "viewer_iteration_last.png"
-            explorer.screenshot(path=str(shot_end))
-            grid_end = tmp_path / "templates_iteration_last.png"
-            explorer.locator(".wx-run").first.locator("img.wx-grid:visible").screenshot(
-                path=str(grid_end))
+    page = offline_browser.open(page_path)
+    explorer = page.locator(".cs231n-weight-explorer")
+    slider = explorer.locator("input.wx-frame")
+    assert explorer.is_visible() and slider.is_visible()
+    page.wait_for_timeout(300)
+    label_end = explorer.locator(".wx-iter").inner_text()
+    shot_end = tmp_path / "viewer_iteration_last.png"
+    explorer.screenshot(path=str(shot_end))
+    grid_end = tmp_path / "templates_iteration_last.png"
+    explorer.locator(".wx-run").first.locator("img.wx-grid:visible").screenshot(path=str(grid_end))
 
-            slider.focus()
-            page.keyboard.press("Home")  # drag to the first snapshot
-            label_start = explorer.locator(".wx-iter").inner_text()
-            shot_start = tmp_path / "viewer_iteration_0.png"
-            explorer.screenshot(path=str(shot_start))
-            grid_start = tmp_path / "templates_iteration_0.png"
-            explorer.locator(".wx-run").first.locator("img.wx-grid:visible").screenshot(
-                path=str(grid_start))
+    slider.focus()
+    page.keyboard.press("Home")  # drag to the first snapshot
+    label_start = explorer.locator(".wx-iter").inner_text()
+    shot_start = tmp_path / "viewer_iteration_0.png"
+    explorer.screenshot(path=str(shot_start))
+    grid_start = tmp_path / "templates_iteration_0.png"
+    explorer.locator(".wx-run").first.locator("img.wx-grid:visible").screenshot(
+        path=str(grid_start))
 
-            unit = explorer.locator("input.wx-unit").first
-            unit.focus()
-            page.keyboard.press("ArrowRight")
-            unit_label = explorer.locator(".wx-unit-label").first.inner_text()
-            shot_unit = tmp_path / "viewer_unit_1.png"
-            explorer.screenshot(path=str(shot_unit))
-            # still visible after the live-view check has given up looking
-            page.wait_for_timeout(500)
-            assert explorer.is_visible()
-        finally:
-            context.close()
+    unit = explorer.locator("input.wx-unit").first
+    unit.focus()
+    page.keyboard.press("ArrowRight")
+    unit_label = explorer.locator(".wx-unit-label").first.inner_text()
+    shot_unit = tmp_path / "viewer_unit_1.png"
+    explorer.screenshot(path=str(shot_unit))
+    # still visible after the live-view check has given up looking
+    page.wait_for_timeout(500)
+    assert explorer.is_visible()
     print(f"\nscreenshots: {shot_end}\n             {shot_start}\n             {shot_unit}")
-    print(f"blocked network requests: {blocked}")
-    assert not [e for e in errors if "wx" in e or "cs231n" in e], errors
+    print(f"blocked network requests: {offline_browser.blocked}")
+    assert not [e for e in page.errors if "wx" in e or "cs231n" in e], page.errors
     assert (label_end, label_start) == ("iteration 30", "iteration 0")
     assert unit_label == "unit 1"
     assert shot_end.read_bytes() != shot_start.read_bytes()
@@ -156,12 +119,10 @@ def test_exported_page_slider_changes_the_picture_offline(exported_page, tmp_pat
     assert shot_unit.read_bytes() != shot_start.read_bytes()
 
 
-def test_static_copy_hides_itself_beside_a_live_widget_view(tmp_path):
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="the Python package playwright is needed to drive Chromium")
+def test_static_copy_hides_itself_beside_a_live_widget_view(offline_browser):
     import numpy as np
 
-    from cs231n.vis_utils import weight_explorer
+    from cs231n.weight_viewer import weight_explorer
 
     rng = np.random.RandomState(0)
     stats = {"loss_history": [2.3, 2.2], "train_acc_history": [0.1], "val_acc_history": [0.1],
@@ -169,66 +130,47 @@ def test_static_copy_hides_itself_beside_a_live_widget_view(tmp_path):
     ex = weight_explorer(stats)
     # What a live front end renders for the widget carries ex.live_class.
     live = f'<div class="{ex.live_class}">live widgets</div>'
-    with playwright_api.sync_playwright() as p:
-        context, _ = browser(p, tmp_path / "profile")
-        try:
-            page = context.new_page()
-            page.set_content("<html><body>" + live + ex.html + "</body></html>")
-            page.wait_for_timeout(800)
-            assert not page.locator(".cs231n-weight-explorer").is_visible()
-            page.set_content("<html><body>" + ex.html + "</body></html>")
-            page.wait_for_timeout(800)
-            assert page.locator(".cs231n-weight-explorer").is_visible()
-        finally:
-            context.close()
+    page = offline_browser.open("<html><body>" + live + ex.html + "</body></html>")
+    page.wait_for_timeout(800)
+    assert not page.locator(".cs231n-weight-explorer").is_visible()
+    page = offline_browser.open("<html><body>" + ex.html + "</body></html>")
+    page.wait_for_timeout(800)
+    assert page.locator(".cs231n-weight-explorer").is_visible()
 
 
-def test_two_layer_net_html_copy_has_a_working_explorer_offline(tmp_path):
+def test_two_layer_net_html_copy_has_a_working_explorer_offline(tmp_path, offline_browser):
     """
     The HTML copy of notebooks/two_layer_net.ipynb as stored (executed the way
     `make run` executes it): the explorer of the default and the tuned net is
     there, and its slider changes both nets' templates with no network.
     """
     nbconvert = pytest.importorskip("nbconvert")
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="the Python package playwright is needed to drive Chromium")
     body, _ = nbconvert.HTMLExporter().from_filename(str(ROOT / "notebooks/two_layer_net.ipynb"))
     page_path = tmp_path / "two_layer_net.html"
     page_path.write_text(body, encoding="utf-8")
-    with playwright_api.sync_playwright() as p:
-        context, blocked = browser(p, tmp_path / "profile")
-        try:
-            page = context.new_page()
-            page.goto(page_path.as_uri())
-            explorer = page.locator(".cs231n-weight-explorer")
-            assert explorer.count() == 1
-            explorer.scroll_into_view_if_needed()
-            slider = explorer.locator("input.wx-frame")
-            assert explorer.is_visible() and slider.is_visible()
-            runs = explorer.locator(".wx-run")
-            assert runs.count() == 2  # the default net and the tuned net, side by side
+    page = offline_browser.open(page_path)
+    explorer = page.locator(".cs231n-weight-explorer")
+    assert explorer.count() == 1
+    explorer.scroll_into_view_if_needed()
+    slider = explorer.locator("input.wx-frame")
+    assert explorer.is_visible() and slider.is_visible()
+    runs = explorer.locator(".wx-run")
+    assert runs.count() == 2  # the default net and the tuned net, side by side
 
-            def grids(name):
-                paths = []
-                for i in range(2):
-                    path = tmp_path / f"{name}_run{i}.png"
-                    runs.nth(i).locator("img.wx-grid:visible").screenshot(path=str(path))
-                    paths.append(path)
-                return paths
+    def grids(name):
+        paths = []
+        for i in range(2):
+            path = tmp_path / f"{name}_run{i}.png"
+            runs.nth(i).locator("img.wx-grid:visible").screenshot(path=str(path))
+            paths.append(path)
+        return paths
 
-            label_end = explorer.locator(".wx-iter").inner_text()
-            shot_end = tmp_path / "two_layer_net_explorer_last.png"
-            explorer.screenshot(path=str(shot_end))
-            end = grids("templates_last")
-            slider.focus()
-            page.keyboard.press("Home")
-            label_start = explorer.locator(".wx-iter").inner_text()
-            shot_start = tmp_path / "two_layer_net_explorer_first.png"
-            explorer.screenshot(path=str(shot_start))
-            start = grids("templates_first")
-        finally:
-            context.close()
-    print(f"\nscreenshots: {shot_end}\n             {shot_start}")
+    label_end = explorer.locator(".wx-iter").inner_text()
+    end = grids("templates_last")
+    slider.focus()
+    page.keyboard.press("Home")
+    label_start = explorer.locator(".wx-iter").inner_text()
+    start = grids("templates_first")
     assert label_start == "iteration 0" and label_end != label_start, (label_start, label_end)
     for a, b in zip(start, end):
         assert a.read_bytes() != b.read_bytes()

@@ -1,8 +1,39 @@
-"""The two-layer network of the modular notebook, built from cs231n.layers."""
+"""The two-layer network of the modular notebook, built from cs231n.layers.
+
+As in the course, where this module starts with ``from ..layers import *`` and
+``from ..layer_utils import *``, ``from cs231n.classifiers.fc_net import *``
+brings in every layer function (``affine_forward``, ``relu_backward``,
+``softmax_loss``, ...) and every sandwich layer (``affine_relu_forward``, ...)
+along with ``TwoLayerNet``: the course's notebooks rely on it.
+"""
+import inspect
+import os
+import tempfile
+import zipfile
+
 import numpy as np
 
+from cs231n import layer_utils, layers
+from cs231n._validation import positive_int
 from cs231n.layer_utils import affine_relu_backward, affine_relu_forward
+from cs231n.layer_utils import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
 from cs231n.layers import affine_backward, affine_forward, softmax_loss
+from cs231n.layers import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
+
+
+def _functions_of(module):
+    """The public functions defined in `module` (not those it imports)."""
+    return [name for name, obj in vars(module).items()
+            if not name.startswith("_") and inspect.isfunction(obj)
+            and obj.__module__ == module.__name__]
+
+
+__all__ = ["TwoLayerNet"] + _functions_of(layers) + _functions_of(layer_utils)
+
+# What TwoLayerNet.save writes: an .npz archive (no pickle) with these arrays.
+_PARAM_NAMES = ("W1", "b1", "W2", "b2")
+_FORMAT_KEY = "cs231n_format"
+_FORMAT = "cs231n.classifiers.fc_net.TwoLayerNet/1"
 
 
 class TwoLayerNet(object):
@@ -46,10 +77,9 @@ class TwoLayerNet(object):
         - reg: Scalar giving L2 regularization strength (see the class docstring
           for the convention).
         """
-        for name, value in (("input_dim", input_dim), ("hidden_dim", hidden_dim),
-                            ("num_classes", num_classes)):
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
+        input_dim = positive_int(input_dim, "input_dim", "TwoLayerNet")
+        hidden_dim = positive_int(hidden_dim, "hidden_dim", "TwoLayerNet")
+        num_classes = positive_int(num_classes, "num_classes", "TwoLayerNet")
         if weight_scale < 0:
             raise ValueError(f"TwoLayerNet: weight_scale must be >= 0, got {weight_scale!r}")
         if reg < 0:
@@ -133,3 +163,97 @@ class TwoLayerNet(object):
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads
+
+    def save(self, path):
+        """
+        Save the parameters and the regularization strength in one file.
+
+        The file is a NumPy .npz archive (arrays only, no pickle) written at
+        exactly `path`, whatever its extension (the course's notebook saves to
+        "best_two_layer_net.npy"); a relative path is relative to the current
+        directory. The file is replaced atomically: an interrupted save leaves
+        the previous one intact.
+
+        Inputs:
+        - path: Where to write, e.g. "best_two_layer_net.npy".
+
+        Returns:
+        - The path written.
+        """
+        missing = [name for name in _PARAM_NAMES if name not in self.params]
+        if missing:
+            raise ValueError(f"TwoLayerNet.save: model.params lacks {', '.join(missing)}; "
+                             f"initialize the model (TwoLayerNet.__init__) before saving it")
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"TwoLayerNet.save: the folder {folder} does not exist; "
+                                    f"create it first or save somewhere else")
+        arrays = {name: np.asarray(self.params[name]) for name in _PARAM_NAMES}
+        arrays["reg"] = np.asarray(float(self.reg))
+        arrays[_FORMAT_KEY] = np.asarray(_FORMAT)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        print(path, "saved.")
+        return path
+
+    def load(self, path):
+        """
+        Load parameters and regularization strength saved by TwoLayerNet.save.
+
+        The saved arrays replace model.params, whatever the sizes this model was
+        created with, so that ``TwoLayerNet().load(path)`` gives back the saved
+        network.
+
+        Inputs:
+        - path: A file written by TwoLayerNet.save.
+
+        Returns:
+        - The model itself.
+
+        Raises FileNotFoundError for a missing file, and ValueError naming the
+        file for one that TwoLayerNet.save did not write.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"TwoLayerNet.load: no file {path!r} (looked in "
+                                    f"{os.path.abspath(path)}); save one with model.save({path!r})")
+        not_ours = (f"TwoLayerNet.load: {path!r} was not written by TwoLayerNet.save "
+                    f"(expected an .npz archive holding W1, b1, W2, b2 and reg)")
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                plain_npy = f.read(6) == b"\x93NUMPY"
+            if plain_npy:  # e.g. the course's own save, np.save of a pickled dict
+                raise ValueError(
+                    f"{not_ours}; it is a plain .npy file, such as the course's own save writes "
+                    f"(a pickled dict), and the kit never unpickles files. Save the model again "
+                    f"with model.save({path!r}), or, for a file you trust: "
+                    f"model.params = np.load({path!r}, allow_pickle=True).item()")
+            raise ValueError(f"{not_ours}; save the model with model.save({path!r}) and load that file")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+        except ValueError as e:  # an array that needs pickle, or a damaged archive
+            raise ValueError(f"{not_ours}; it holds something else ({e})") from e
+        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"{not_ours}; it is damaged ({type(e).__name__}: {e})") from e
+        missing = [key for key in _PARAM_NAMES + ("reg", _FORMAT_KEY) if key not in arrays]
+        if missing:
+            raise ValueError(f"{not_ours}; it lacks {', '.join(missing)}")
+        W1, b1, W2, b2 = (arrays[name] for name in _PARAM_NAMES)
+        if (W1.ndim != 2 or b1.shape != (W1.shape[1],) or W2.ndim != 2
+                or W2.shape[0] != W1.shape[1] or b2.shape != (W2.shape[1],)):
+            raise ValueError(f"TwoLayerNet.load: {path!r} holds inconsistent shapes W1 {W1.shape}, "
+                             f"b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}; expected (D, H), (H,), "
+                             f"(H, C), (C,)")
+        self.params = {name: arrays[name].copy() for name in _PARAM_NAMES}
+        self.reg = float(arrays["reg"])
+        print(path, "loaded.")
+        return self

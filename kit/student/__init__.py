@@ -1,0 +1,1 @@
+"""Tools that ship to students with the kit (see kit/__init__.py)."""
