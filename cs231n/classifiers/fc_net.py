@@ -139,7 +139,7 @@ class TwoLayerNet(object):
         if y is None:
             return scores
 
-        loss, grads = None, {}
+        loss, grads = 0, {}
         ############################################################################
         # TODO: Implement the backward pass for the two-layer net. Store the loss  #
         # in the loss variable and gradients in the grads dictionary. Compute data #
