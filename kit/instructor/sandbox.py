@@ -226,8 +226,9 @@ def _parents(paths):
 def _clean_env(home):
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
            "USER": "sandbox", "LOGNAME": "sandbox", "MPLBACKEND": "agg",
-           "MPLCONFIGDIR": f"{home}/matplotlib", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1"}
+           "MPLCONFIGDIR": f"{home}/matplotlib", "IPYTHONDIR": f"{home}/ipython",
+           "JUPYTER_RUNTIME_DIR": f"{home}/runtime", "JUPYTER_PLATFORM_DIRS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
     return env
 
@@ -282,7 +283,8 @@ class Sandbox:
             config["unshare_net"] = True
         return config
 
-    def _bwrap_command(self):
+    def _bwrap_prefix(self, writable=(), chdir="/kit"):
+        """bubblewrap and launch.py, up to the interpreter to run; `writable`: host dirs bound read-write."""
         iso, lim = self.isolation, self.limits
         cmd = [iso.bwrap, "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid",
                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
@@ -294,7 +296,8 @@ class Sandbox:
         else:
             cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
         cmd += ["--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--size", str(lim.tmp_mb * 2**20), "--tmpfs", "/tmp"]
+                "--perms", "1777", "--size", str(lim.tmp_mb * 2**20), "--tmpfs", "/tmp",
+                "--perms", "1777", "--size", str(lim.tmp_mb * 2**20), "--tmpfs", "/dev/shm"]
         binds = []  # (host, inside), read-only, in this order (later ones cover earlier ones)
         for d in SYSTEM_DIRS:
             if os.path.islink(d):
@@ -308,24 +311,34 @@ class Sandbox:
         binds += [(str(host), inside) for inside, host in sorted(self.view.data.items())]
         binds.append((str(self.sandboxed_dir), "/grader"))
         # bwrap makes missing parent directories private (0700): make them readable first.
-        for d in _parents([inside for _, inside in binds]):
+        for d in _parents([inside for _, inside in binds] + [str(d) for d in writable]):
             cmd += ["--perms", "0755", "--dir", d]
         for host, inside in binds:
             cmd += ["--ro-bind", host, inside]
-        cmd += ["--chdir", "/kit", "--clearenv"]
+        for d in writable:
+            cmd += ["--bind", str(d), str(d)]
+        cmd += ["--chdir", chdir, "--clearenv"]
         for key, value in _clean_env("/tmp").items():
             cmd += ["--setenv", key, value]
         launch = json.dumps(self._launch_config("/tmp"))
-        cmd += [sys.executable, "-I", "-S", "/grader/launch.py", launch, "--",
-                sys.executable, "-I", "-B", "/grader/executor.py", "/kit"]
+        return cmd + [sys.executable, "-I", "-S", "/grader/launch.py", launch, "--"]
+
+    def _bwrap_command(self):
+        cmd = self._bwrap_prefix() + [sys.executable, "-I", "-B", "/grader/executor.py", "/kit"]
         return cmd, "/", None
 
-    def _rlimits_command(self):
+    def _kit_copy(self):
+        """A private copy of the kit with the student's files, for the rlimits mode; (kit, home)."""
         self.scratch = Path(tempfile.mkdtemp(prefix="sandbox-", dir=self.scratch_root))
         kit, home = self.scratch / "kit", self.scratch / "home"
         shutil.copytree(self.view.release, kit, symlinks=True)
         for rel, host in self.view.overlays.items():
             shutil.copyfile(host, kit / rel)
+        for inside, host in self.view.data.items():
+            target = kit / Path(inside).relative_to("/kit")
+            if target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            target.symlink_to(host, target_is_directory=True)
         home.mkdir()
         for dirpath, dirnames, filenames in os.walk(self.scratch):
             os.chmod(dirpath, 0o755)
@@ -333,9 +346,16 @@ class Sandbox:
                 path = os.path.join(dirpath, name)
                 if not os.path.islink(path):  # never follow a link out of the copy
                     os.chmod(path, 0o644)
+        return kit, home
+
+    def _rlimits_prefix(self, home):
         launch = json.dumps(self._launch_config(str(home)))
-        cmd = [sys.executable, "-I", "-S", str(self.sandboxed_dir / "launch.py"), launch, "--",
-               sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"), str(kit)]
+        return [sys.executable, "-I", "-S", str(self.sandboxed_dir / "launch.py"), launch, "--"]
+
+    def _rlimits_command(self):
+        kit, home = self._kit_copy()
+        cmd = self._rlimits_prefix(home) + [sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"),
+                                            str(kit)]
         return cmd, str(kit), _clean_env(str(home))
 
     def _reference_command(self):
@@ -343,6 +363,33 @@ class Sandbox:
         home = tempfile.mkdtemp(prefix="reference-", dir=self.scratch_root)
         self.scratch = Path(home)
         return cmd, str(self.view.release), _clean_env(home)
+
+    def kernel_command(self, connection_dir):
+        """
+        The command that starts a Jupyter kernel in this sandbox (for nbval), without starting it.
+
+        Creates the sandbox's cgroup; the command joins it. The caller appends
+        `-m ipykernel_launcher -f CONNECTION_FILE`; the connection file and the
+        kernel's IPC sockets live in `connection_dir`, bound read-write.
+
+        Returns:
+        - (argv prefix, environment for the launcher or None, working directory
+          of the notebook on the host or None).
+        """
+        mode = self.isolation.mode
+        if mode == "bwrap":
+            cmd, env, cwd = self._bwrap_prefix(writable=[connection_dir], chdir="/kit/notebooks"), None, None
+        elif mode == "rlimits":
+            kit, home = self._kit_copy()
+            env = dict(_clean_env(str(home)), IPYTHONDIR=f"{home}/ipython", JUPYTER_RUNTIME_DIR=f"{home}/runtime")
+            cmd, cwd = self._rlimits_prefix(home), str(kit / "notebooks")
+            os.chmod(connection_dir, 0o777)
+        else:
+            raise ValueError("kernels run in a sandbox (bwrap or rlimits)")
+        if self.isolation.cgroups is not None:
+            self.cgroup = self.isolation.cgroups.create(self.limits.pids, self.limits.memory_mb * 2**20)
+            cmd = [sys.executable, "-I", "-S", str(CGROUP_EXEC), *self.cgroup.procs_files, "--", *cmd]
+        return cmd + [sys.executable, "-I", "-B"], env, cwd
 
     def start(self):
         """
