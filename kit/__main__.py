@@ -54,6 +54,10 @@ def main(argv=None):
     p.add_argument("--no-dedupe", action="store_true",
                    help="grade byte-identical zips each time (default: once, result copied)")
     p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/instructor/checks)")
+    p.add_argument("--data", default=None,
+                   help="a CIFAR-10 folder (cifar-10-batches-py): also grade the notebooks with nbval")
+    p.add_argument("--nb-timeout", type=float, default=None,
+                   help="CPU seconds per notebook (default: three times the reference notebook's runtime)")
 
     args = parser.parse_args(argv)
     module = COMMANDS[args.command]

@@ -31,6 +31,7 @@ import py_compile
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,7 +43,7 @@ from pathlib import Path
 import nbformat
 
 from kit.instructor import cgroups as cgroups_mod
-from kit.instructor import manual, report
+from kit.instructor import manual, nbgrade, report
 from kit.instructor.archive import ArchiveRejected, extract
 from kit.instructor.checkrun import CheckNotebook, run_checks
 from kit.instructor.compare import CheckResult, score_check
@@ -76,10 +77,13 @@ class Setup:
     instructor_nbs: dict     # rel -> instructor notebook (parsed JSON)
     retries: int = RETRIES
     sandboxed_dir: str = None
+    graded_notebooks: list = field(default_factory=list)  # [nbgrade.GradedNotebook], with --data
+    data_dir: str = None
 
     @property
     def max_score(self):
-        return round(sum(float(c["metadata"]["points"]) for nb in self.notebooks for _, c in nb.check_cells()), 2)
+        code = sum(float(c["metadata"]["points"]) for nb in self.notebooks for _, c in nb.check_cells())
+        return round(code + sum(gnb.max_score for gnb in self.graded_notebooks), 2)
 
 
 @dataclass
@@ -143,7 +147,9 @@ def _fresh_checks(setup, line):
     return [CheckResult(str(c["metadata"].get("check", "check")), 0.0, float(c["metadata"]["points"]),
                         c["metadata"].get("visibility", "visible"), [line],
                         str(c["metadata"].get("exercises", "")))
-            for nb in setup.notebooks for _, c in nb.check_cells()]
+            for nb in setup.notebooks for _, c in nb.check_cells()] + [
+        CheckResult(gnb.test_name(title), 0.0, points, visibility, [line], f"the notebook {gnb.rel}")
+        for gnb in setup.graded_notebooks for _, title, points, visibility in gnb.checks]
 
 
 def _setup_problems(setup, run, explain):
@@ -208,6 +214,8 @@ def _grade(setup, job, work, slot, abort, start):
                        messages + ["The zip holds none of the files you may change; make it with "
                                    "`python -m kit collect` from the kit's folder."])
     view = KitView(Path(setup.release_dir))
+    if setup.data_dir:
+        view.data[nbgrade.DATA_MOUNT] = Path(setup.data_dir)
     spliced = {}
     for rel in extraction.files:
         if not rel.endswith(".py"):
@@ -264,6 +272,25 @@ def _grade(setup, job, work, slot, abort, start):
         if rel in extraction.files:
             manual_rows += manual.answers(job.student, rel, upload / rel, released, setup.instructor_nbs.get(rel))
     timing["score"] = time.monotonic() - scoring
+    began = time.monotonic()
+    for gnb in setup.graded_notebooks:
+        submitted = manual.read_json(upload / gnb.rel) if gnb.rel in extraction.files else None
+        for attempt in range(setup.retries + 1):
+            try:
+                nb_checks, nb_lines = nbgrade.grade_notebook(gnb, submitted, make_sandbox, work / f"nb-{Path(gnb.rel).stem}-{attempt}",
+                                                             abort, setup.limits)
+                break
+            except GraderFailure as err:
+                failures.append(str(err))
+                if abort.wait(min(1 + 2 * attempt, 5)):
+                    raise Aborted() from None
+        else:
+            return outcome("error", _fresh_checks(setup, "not graded"), messages,
+                           reason=f"{failures[-1]} ({len(failures)} attempts).")
+        checks += nb_checks
+        messages += nb_lines
+    if setup.graded_notebooks:
+        timing["notebooks"] = time.monotonic() - began
     return outcome("graded", checks, messages, manual_rows=manual_rows)
 
 
@@ -275,9 +302,21 @@ def sweep_stale_runs(tmp=None):
     for path in Path(tmp or tempfile.gettempdir()).glob(f"{RUN_PREFIX}*"):
         owner = path.name[len(RUN_PREFIX):].split("-")[0]
         if owner.isdigit() and not cgroups_mod._alive(int(owner)):
+            for mount in _mounts_under(path):  # a notebook's connection folder (see nbgrade)
+                subprocess.run(["umount", "-l", mount], capture_output=True)
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
+
+
+def _mounts_under(path):
+    try:
+        with open("/proc/self/mounts") as f:
+            points = [line.split()[1] for line in f]
+    except OSError:
+        return []
+    prefix = str(Path(path).resolve()) + "/"
+    return sorted((p for p in points if p.startswith(prefix)), reverse=True)
 
 
 def reference_run(source, notebooks, limits, work_root):
@@ -301,11 +340,14 @@ def reference_run(source, notebooks, limits, work_root):
     return run.records
 
 
-def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None):
+def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None, data=None,
+            nb_timeout=None, log=print):
     """Release the kit privately, read the checks, run them on the reference, and start a sandbox."""
     source = Path(source).resolve()
     release_dir = Path(work_root) / "release"
     release(source, release_dir)
+    if data:
+        (release_dir / nbgrade.DATA_MOUNT[len("/kit/"):]).mkdir(parents=True, exist_ok=True)
     compileall.compile_dir(str(release_dir), quiet=1,
                            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     for dirpath, dirnames, filenames in os.walk(release_dir):
@@ -328,6 +370,16 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
                                    f"{err}") from None
     finally:
         preflight.close()
+    graded_notebooks = []
+    if data:
+        try:
+            graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log)
+        except nbgrade.DataError as err:
+            raise SetupError(str(err)) from None
+    elif any("points" in c.get("metadata", {}) for p in sorted((source / "notebooks").glob("*.ipynb"))
+             for c in nbformat.read(p, as_version=4).cells):
+        log("notebook grading skipped: pass --data DIR (a CIFAR-10 folder) to grade the notebooks too; "
+            "the code checks run")
     allowed = student_files(release_dir)
     nbs = [rel for rel in allowed if rel.endswith(".ipynb")]
     return Setup(
@@ -336,7 +388,8 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
         released_nbs={rel: nbformat.read(release_dir / rel, as_version=4) for rel in nbs},
         instructor_nbs={rel: nbformat.read(source / rel, as_version=4) for rel in nbs
                         if (source / rel).is_file()},
-        retries=retries, sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None)
+        retries=retries, sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None,
+        graded_notebooks=graded_notebooks, data_dir=str(Path(data).resolve()) if data else None)
 
 
 def _digest(path):
@@ -373,7 +426,7 @@ class _Interrupts:
 
 def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None, force=False,
           retry_errors=False, limits=None, isolation="auto", bwrap=None, dedupe=True, retries=RETRIES,
-          log=print, handle_sigint=False, sandboxed_dir=None):
+          log=print, handle_sigint=False, sandboxed_dir=None, data=None, nb_timeout=None):
     """
     Grade every <student>.zip in `submissions` into `out`.
 
@@ -388,6 +441,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     - retries: Attempts after a grader failure, per submission.
     - handle_sigint: Install the two-step Ctrl-C handler (the command line does).
     - sandboxed_dir: Another folder of launch.py / executor.py (tests).
+    - data: A CIFAR-10 folder: the notebooks with graded check cells are run too (kit.instructor.nbgrade);
+      nb_timeout: CPU seconds per notebook (default three times the reference's runtime).
 
     Returns:
     - A GradeRun.
@@ -432,7 +487,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     private = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
     os.chmod(private, 0o711)
     try:
-        setup = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, iso, retries, sandboxed_dir)
+        setup = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, iso, retries, sandboxed_dir,
+                        data=data, nb_timeout=nb_timeout, log=log)
         if interrupts.stop.is_set():
             raise KeyboardInterrupt
         jobs_list = [Job(name, str(path.resolve()), str(out.resolve())) for name, path in pending]
@@ -531,7 +587,7 @@ def main(args):
         run = grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
                     scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,
                     limits=limits, isolation=args.isolation, bwrap=args.bwrap, dedupe=not args.no_dedupe,
-                    handle_sigint=True)
+                    handle_sigint=True, data=args.data, nb_timeout=args.nb_timeout)
     except (IsolationUnavailable, SetupError) as err:
         print(f"grade: {err}", file=sys.stderr)
         return 2

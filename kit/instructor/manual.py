@@ -39,15 +39,20 @@ def questions(cells):
     return found
 
 
-def read_cells(path):
-    """The plain cells of a submitted notebook; [] when it cannot be read."""
+def read_json(path):
+    """A submitted notebook as parsed JSON, or None when it cannot be read (too large, not JSON)."""
     try:
         data = Path(path).read_bytes()[:MAX_NOTEBOOK + 1]
         if len(data) > MAX_NOTEBOOK:
-            return []
-        return plain_cells(json.loads(data.decode("utf-8", errors="replace")))
+            return None
+        return json.loads(data.decode("utf-8", errors="replace"))
     except (OSError, ValueError, RecursionError):
-        return []
+        return None
+
+
+def read_cells(path):
+    """The plain cells of a submitted notebook; [] when it cannot be read."""
+    return plain_cells(read_json(path))
 
 
 def answers(student, rel, submitted_path, released_nb, instructor_nb=None):

@@ -364,6 +364,13 @@ class Sandbox:
         self.scratch = Path(home)
         return cmd, str(self.view.release), _clean_env(home)
 
+    def host_user(self):
+        """[uid, gid] of the host user the sandbox runs as when it is not this process's, else None."""
+        if self.isolation.drop_uid:
+            uid = sandbox_uid(self.slot)
+            return [uid, uid]
+        return None
+
     def kernel_command(self, connection_dir):
         """
         The command that starts a Jupyter kernel in this sandbox (for nbval), without starting it.
