@@ -84,6 +84,9 @@ def plant(src, subs):
     def endless(cells):
         solution(cells)["source"] = "# NBVAL_IGNORE_OUTPUT\nwhile True:\n    pass\n"
     fx.write_zip(subs / "endless_tuning.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], endless)}))
+    def kills_kernel(cells):
+        solution(cells)["source"] = "import os\nos._exit(1)\n"
+    fx.write_zip(subs / "kills_kernel.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], kills_kernel)}))
     files = dict(ref)
     del files[NOTEBOOK]
     fx.write_zip(subs / "no_notebook.zip", files)
@@ -155,6 +158,16 @@ def test_an_endless_cell_loses_only_what_did_not_run(graded):
     assert all(tests[name]["output"].splitlines()[-1].startswith("not run") for name in order[first_lost:])
     assert "60 s of CPU" in results["output"]
     assert graded["run"].exit_code == 0 and results["extra_data"]["status"] == "graded"
+
+
+@needs_bwrap
+@needs_data
+def test_a_solution_cell_that_kills_the_kernel_costs_what_follows(graded):
+    results = graded["results"]["kills_kernel"]
+    tests = notebook_tests(results)
+    order = list(tests)
+    assert lost(results) == set(order[order.index(BEST):]), json.dumps(list(tests.values()), indent=1)[:3000]
+    assert results["extra_data"]["status"] == "graded"
 
 
 @needs_bwrap

@@ -134,7 +134,7 @@ def run_reference(path, data_dir, timeout=3600):
     env = dict(os.environ, CIFAR10_DIR=str(data_dir), MPLBACKEND="agg", OPENBLAS_NUM_THREADS="1",
                PYTHONDONTWRITEBYTECODE="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    client.execute(env=env)
+    client.execute(env=env, stderr=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel has exited and was waited for
     return nb, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
