@@ -192,31 +192,29 @@ def grade_one(setup, job, abort=None):
     return report.write_submission(job.out_dir, outcome)
 
 
-def _grade(setup, job, work, slot, abort, start):
-    timing = {}
+def _retrying(setup, abort, failures, attempt_once):
+    """
+    attempt_once() again after a GraderFailure, up to setup.retries more times.
 
-    def outcome(status, checks, messages, reason="", manual_rows=()):
-        return report.Outcome(job.student, status, checks, setup.max_score, messages,
-                              setup.isolation.describe(), setup.isolation.short(),
-                              time.monotonic() - start, reason, manual_rows,
-                              {k: round(v, 4) for k, v in timing.items()})
+    Returns:
+    - Its result, or None when every attempt failed (the reasons are appended to `failures`).
+    """
+    for attempt in range(setup.retries + 1):
+        try:
+            return attempt_once(attempt)
+        except GraderFailure as err:
+            failures.append(str(err))
+            if abort.wait(min(1 + 2 * attempt, 5)):
+                raise Aborted() from None
+    return None
 
-    upload = work / "upload"
-    upload.mkdir()
-    try:
-        extraction = extract(job.zip_path, upload, setup.allowed)
-    except ArchiveRejected as err:
-        return outcome("rejected", _fresh_checks(setup, "not run: the zip was rejected"),
-                       [f"Your submission was rejected: {err}. Make it again with `python -m kit collect`."])
-    messages = list(extraction.messages)
-    if not extraction.files:
-        return outcome("empty", _fresh_checks(setup, "not run: the submission holds none of your files"),
-                       messages + ["The zip holds none of the files you may change; make it with "
-                                   "`python -m kit collect` from the kit's folder."])
+
+def _lay_out(setup, extraction, upload, work):
+    """The sandbox's view of one submission: its regions spliced into the release. (view, spliced, messages)"""
     view = KitView(Path(setup.release_dir))
     if setup.data_dir:
         view.data[nbgrade.DATA_MOUNT] = Path(setup.data_dir)
-    spliced = {}
+    spliced, messages = {}, []
     for rel in extraction.files:
         if not rel.endswith(".py"):
             continue
@@ -232,6 +230,34 @@ def _grade(setup, job, work, slot, abort, start):
         target.write_text(spliced[rel].text, encoding="utf-8")
         target.chmod(0o644)
         view.overlays[rel] = target
+    return view, spliced, messages
+
+
+def _grade(setup, job, work, slot, abort, start):
+    timing = {}
+
+    def outcome(status, checks, messages, reason="", manual_rows=()):
+        return report.Outcome(job.student, status, checks, setup.max_score, messages,
+                              setup.isolation.describe(), setup.isolation.short(),
+                              time.monotonic() - start, reason, manual_rows,
+                              {k: round(v, 4) for k, v in timing.items()})
+
+    # 1. extract
+    upload = work / "upload"
+    upload.mkdir()
+    try:
+        extraction = extract(job.zip_path, upload, setup.allowed)
+    except ArchiveRejected as err:
+        return outcome("rejected", _fresh_checks(setup, "not run: the zip was rejected"),
+                       [f"Your submission was rejected: {err}. Make it again with `python -m kit collect`."])
+    messages = list(extraction.messages)
+    if not extraction.files:
+        return outcome("empty", _fresh_checks(setup, "not run: the submission holds none of your files"),
+                       messages + ["The zip holds none of the files you may change; make it with "
+                                   "`python -m kit collect` from the kit's folder."])
+    # 2. splice
+    view, spliced, lines = _lay_out(setup, extraction, upload, work)
+    messages += lines
 
     def explain(text):
         return map_traceback(text, spliced)
@@ -241,22 +267,16 @@ def _grade(setup, job, work, slot, abort, start):
                        **({"sandboxed_dir": setup.sandboxed_dir} if setup.sandboxed_dir else {}))
 
     timing["prepare"] = time.monotonic() - start
-    failures = []
-    began = time.monotonic()
-    for attempt in range(setup.retries + 1):
-        try:
-            run = run_checks(make_sandbox, setup.notebooks, setup.limits)
-            break
-        except GraderFailure as err:
-            failures.append(str(err))
-            if abort.wait(min(1 + 2 * attempt, 5)):
-                raise Aborted() from None
-    else:
+    # 3. run the check notebooks
+    failures, began = [], time.monotonic()
+    run = _retrying(setup, abort, failures, lambda attempt: run_checks(make_sandbox, setup.notebooks, setup.limits))
+    if run is None:
         return outcome("error", _fresh_checks(setup, "not graded"), messages,
                        reason=f"{failures[-1]} ({len(failures)} attempts).")
     timing.update(run=time.monotonic() - began, sandbox_start=sum(run.starts), sandboxes=len(run.starts),
                   cells_wall=sum(r.wall for recs in run.records.values() for r in recs.values()),
                   cells_cpu=sum(r.cpu for recs in run.records.values() for r in recs.values()))
+    # 4. score
     scoring = time.monotonic()
     checks = []
     for nb in setup.notebooks:
@@ -272,23 +292,17 @@ def _grade(setup, job, work, slot, abort, start):
         if rel in extraction.files:
             manual_rows += manual.answers(job.student, rel, upload / rel, released, setup.instructor_nbs.get(rel))
     timing["score"] = time.monotonic() - scoring
+    # 5. the notebooks, with --data
     began = time.monotonic()
     for gnb in setup.graded_notebooks:
         submitted = manual.read_json(upload / gnb.rel) if gnb.rel in extraction.files else None
-        for attempt in range(setup.retries + 1):
-            try:
-                nb_checks, nb_lines = nbgrade.grade_notebook(gnb, submitted, make_sandbox, work / f"nb-{Path(gnb.rel).stem}-{attempt}",
-                                                             abort, setup.limits)
-                break
-            except GraderFailure as err:
-                failures.append(str(err))
-                if abort.wait(min(1 + 2 * attempt, 5)):
-                    raise Aborted() from None
-        else:
+        graded = _retrying(setup, abort, failures, lambda attempt: nbgrade.grade_notebook(
+            gnb, submitted, make_sandbox, work / f"nb-{Path(gnb.rel).stem}-{attempt}", abort, setup.limits))
+        if graded is None:
             return outcome("error", _fresh_checks(setup, "not graded"), messages,
                            reason=f"{failures[-1]} ({len(failures)} attempts).")
-        checks += nb_checks
-        messages += nb_lines
+        checks += graded[0]
+        messages += graded[1]
     if setup.graded_notebooks:
         timing["notebooks"] = time.monotonic() - began
     return outcome("graded", checks, messages, manual_rows=manual_rows)
