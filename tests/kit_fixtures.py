@@ -85,10 +85,15 @@ def in_region(files, path, function, code, k=0, at="start"):
 
 
 def write_zip(path, files, infos=()):
-    """Write {name: bytes} (and raw (ZipInfo, bytes) pairs) into the zip at `path`."""
+    """
+    Write {name: bytes} (and raw (ZipInfo, bytes) pairs) into the zip at `path`.
+
+    Members carry a fixed date, so that the same files always make byte-identical zips.
+    """
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
-            zf.writestr(name, data)
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data,
+                        compress_type=zipfile.ZIP_DEFLATED)
         for info, data in infos:
             zf.writestr(info, data)
     return path

@@ -96,7 +96,7 @@ def test_a_root_grader_runs_sandboxes_as_a_real_unprivileged_uid(kit):
     private = kit / "cs231n" / "private.txt"
     private.write_text("root only")
     private.chmod(0o600)
-    with Sandbox(KitView(kit), bwrap_isolation(), LIMITS, slot=3) as box:
+    with Sandbox(KitView(kit), bwrap_isolation(), LIMITS) as box:
         box.start()
         out = box.run("""
 import os

@@ -25,7 +25,6 @@ killed are removed by the next run.
 """
 import compileall
 import hashlib
-import itertools
 import os
 import py_compile
 import re
@@ -108,7 +107,7 @@ class GradeRun:
         return 130 if self.interrupted else (1 if self.count("error") else 0)
 
 
-# ---------------------------------------------------------------------------- names and slots
+# ---------------------------------------------------------------------------- names
 
 def student_name(zip_name, taken):
     """A safe, unique folder name for the student of `zip_name`."""
@@ -119,25 +118,6 @@ def student_name(zip_name, taken):
         unique, n = f"{name}-{n}", n + 1
     taken.add(unique.lower())
     return unique
-
-
-class _Slots:
-    """Numbers for the sandboxes running at the same time (each slot has its own host uid)."""
-
-    def __init__(self):
-        self.lock, self.free, self.next = threading.Lock(), [], itertools.count()
-
-    def acquire(self):
-        with self.lock:
-            return self.free.pop(0) if self.free else next(self.next)
-
-    def release(self, slot):
-        with self.lock:
-            self.free.append(slot)
-            self.free.sort()
-
-
-SLOTS = _Slots()
 
 
 # ---------------------------------------------------------------------------- one submission
@@ -175,9 +155,8 @@ def grade_one(setup, job, abort=None):
     abort = abort or threading.Event()
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"{job.student}-", dir=setup.work_root))
-    slot = SLOTS.acquire()
     try:
-        outcome = _grade(setup, job, work, slot, abort, start)
+        outcome = _grade(setup, job, work, abort, start)
     except Aborted:
         return {"student": job.student, "score": "", "max_score": setup.max_score, "status": "not graded",
                 "isolation": setup.isolation.describe(), "reason": "the run was stopped"}
@@ -187,7 +166,6 @@ def grade_one(setup, job, abort=None):
                                  time.monotonic() - start, reason=f"internal grader error "
                                  f"({type(err).__name__}: {err})."[:500])
     finally:
-        SLOTS.release(slot)
         shutil.rmtree(work, ignore_errors=True)
     return report.write_submission(job.out_dir, outcome)
 
@@ -233,7 +211,7 @@ def _lay_out(setup, extraction, upload, work):
     return view, spliced, messages
 
 
-def _grade(setup, job, work, slot, abort, start):
+def _grade(setup, job, work, abort, start):
     timing = {}
 
     def outcome(status, checks, messages, reason="", manual_rows=()):
@@ -263,7 +241,7 @@ def _grade(setup, job, work, slot, abort, start):
         return map_traceback(text, spliced)
 
     def make_sandbox():
-        return Sandbox(view, setup.isolation, setup.limits, slot=slot, abort=abort, scratch_root=work,
+        return Sandbox(view, setup.isolation, setup.limits, abort=abort, scratch_root=work,
                        **({"sandboxed_dir": setup.sandboxed_dir} if setup.sandboxed_dir else {}))
 
     timing["prepare"] = time.monotonic() - start
@@ -546,10 +524,12 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
-        interrupts.remove()
         shutil.rmtree(private, ignore_errors=True)
     run.rows = [rows[n] for n, _ in names if n in rows]
-    report.write_tables(out, run.rows)
+    try:
+        report.write_tables(out, run.rows)
+    finally:
+        interrupts.remove()  # only now: a late Ctrl-C must not cut the tables short
     errors, ungraded = run.count("error"), run.count("not graded")
     if errors:
         log(f"{errors} submission(s) could not be graded (status error in grades.csv, with the reason): "

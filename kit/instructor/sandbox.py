@@ -12,8 +12,8 @@ Isolation modes:
   of only the system directories, the Python installation, the executor and
   this submission's kit (the pristine release with the student's files bound
   over it, at /kit), a size-limited private /tmp. When the grader runs as
-  root the sandbox runs as a real unprivileged host uid (one per parallel
-  slot); otherwise as uid 65534 of a user namespace.
+  root the sandbox runs as a real unprivileged host uid, its own while it runs
+  (kit.instructor.uids); otherwise as uid 65534 of a user namespace.
 - "rlimits" (only when asked for by name): a private copy of the kit, rlimits,
   the network unshared and an unprivileged uid where the platform allows it;
   no file-system isolation.
@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kit.instructor import uids
+
 KIT = Path(__file__).resolve().parents[1]
 SANDBOXED = KIT / "sandboxed"
 CGROUP_EXEC = Path(__file__).resolve().parent / "cgroup_exec.py"
@@ -48,7 +50,6 @@ SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
               "/etc/fonts", "/etc/alternatives", "/etc/mime.types")
 BWRAP_PLACES = ("/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap")
-SANDBOX_UID_BASE = 1_900_000_000   # real host uids for sandboxes of a root grader: base + slot
 NOBODY = 65534
 MAX_LINE = 32 * 2**20              # one reply line
 MAX_QUEUED = 128 * 2**20           # all reply lines not yet read
@@ -233,16 +234,6 @@ def _clean_env(home):
     return env
 
 
-def sandbox_uid(slot):
-    """The host uid (and gid) of the sandboxes of parallel slot `slot`, when the grader is root."""
-    uid = SANDBOX_UID_BASE + slot
-    try:
-        pwd.getpwuid(uid)
-    except KeyError:
-        return uid
-    raise GraderFailure(f"uid {uid} belongs to an account on this machine; it cannot host a sandbox")
-
-
 class Sandbox:
     """
     One running sandbox for one submission (see the module docstring).
@@ -251,14 +242,14 @@ class Sandbox:
     - view: The KitView to mount at /kit.
     - isolation: The Isolation in force.
     - limits: The Limits of the submission.
-    - slot: The parallel slot (0 .. jobs-1): picks the sandbox's host uid.
     - abort: A threading.Event set when the run must stop now.
     - sandboxed_dir: The folder of launch.py and executor.py (mounted at /grader).
     - scratch_root: Where temporary files go (a private folder of the run).
     """
 
-    def __init__(self, view, isolation, limits, slot=0, abort=None, sandboxed_dir=SANDBOXED, scratch_root=None):
-        self.view, self.isolation, self.limits, self.slot = view, isolation, limits, slot
+    def __init__(self, view, isolation, limits, abort=None, sandboxed_dir=SANDBOXED, scratch_root=None):
+        self.view, self.isolation, self.limits = view, isolation, limits
+        self.lease = None  # the host uid of a root grader's sandbox (kit.instructor.uids)
         self.scratch_root = scratch_root
         self.abort = abort or threading.Event()
         self.sandboxed_dir = Path(sandboxed_dir)
@@ -277,7 +268,7 @@ class Sandbox:
             "AS": lim.memory_mb * 2**20, "CPU": int(lim.timeout) + 10, "NPROC": lim.pids * 2,
             "NOFILE": 512, "FSIZE": lim.tmp_mb * 2**20}}
         if self.isolation.drop_uid:
-            uid = sandbox_uid(self.slot)
+            uid = self._uid()
             config.update(uid=uid, gid=uid)
         if self.isolation.mode == "rlimits":
             config["unshare_net"] = True
@@ -364,10 +355,18 @@ class Sandbox:
         self.scratch = Path(home)
         return cmd, str(self.view.release), _clean_env(home)
 
+    def _uid(self):
+        if self.lease is None:
+            try:
+                self.lease = uids.acquire()
+            except uids.UidError as err:
+                raise GraderFailure(str(err)) from None
+        return self.lease.uid
+
     def host_user(self):
         """[uid, gid] of the host user the sandbox runs as when it is not this process's, else None."""
         if self.isolation.drop_uid:
-            uid = sandbox_uid(self.slot)
+            uid = self._uid()
             return [uid, uid]
         return None
 
@@ -604,6 +603,9 @@ class Sandbox:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
