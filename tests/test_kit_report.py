@@ -9,6 +9,8 @@ real grader on a few zips and reports on what it wrote.
 """
 import csv
 import json
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -392,7 +394,21 @@ def test_the_browser_check_catches_a_broken_report(class_folder, offline_browser
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 
-# ---------------------------------------------------------------------------- a real grading run
+# ---------------------------------------------------------------------------- the command and the grader
+
+def test_command_line_rewrites_the_report(class_folder, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kit", "report", str(class_folder)], cwd=fx.SOURCE,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "report.html" in proc.stdout and "2 problem(s)" in proc.stderr   # bad's results.json
+    assert (class_folder / "report.html").is_file() and (class_folder / "checks.csv").is_file()
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "nowhere", tmp_path / "empty"):
+        proc = subprocess.run([sys.executable, "-m", "kit", "report", str(folder)], cwd=fx.SOURCE,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and "not a grading folder" in proc.stderr
+        assert not (folder / "report.html").exists()
+
 
 @pytest.mark.timeout(600)
 def test_report_of_a_real_grading_run(tmp_path):

@@ -1,4 +1,4 @@
-"""The class report of a grading folder.
+"""`python -m kit report DIR`: the class report of a grading folder.
 
 Reads what a grading run wrote into DIR (grades.csv and every
 <student>/results.json, see kit.instructor.report) and writes
@@ -25,6 +25,7 @@ import io
 import json
 import math
 import re
+import sys
 from base64 import b64encode
 from collections import Counter
 from dataclasses import dataclass, field
@@ -525,3 +526,15 @@ def write_class_report(out_dir):
     write_atomic(data.folder / "report.html", render_html(data, stats, histogram_png(data)))
     return data
 
+
+def main(args):
+    folder = Path(args.dir)
+    if not folder.is_dir() or not ((folder / "grades.csv").is_file() or any(folder.glob("*/results.json"))):
+        print(f"report: {folder} is not a grading folder (no grades.csv, no <student>/results.json)",
+              file=sys.stderr)
+        return 2
+    data = write_class_report(folder)
+    print(f"wrote {folder / 'report.html'} and {folder / 'checks.csv'} ({len(data.students)} submissions)")
+    if data.problems:
+        print(f"{len(data.problems)} problem(s) reading {folder}; the report lists them", file=sys.stderr)
+    return 0
