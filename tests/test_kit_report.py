@@ -237,7 +237,8 @@ def test_malformed_files_are_reported_not_fatal(class_folder):
              {"student": "../ann", "score": "1", "max_score": MAX, "status": "graded"},
              {"student": "odd", "score": "1", "max_score": MAX, "status": "retrying"},
              {"student": "nan", "score": "nan", "max_score": MAX, "status": "graded"},
-             {"student": "ann", "score": "0", "max_score": MAX, "status": "graded"}]
+             {"student": "ann", "score": "0", "max_score": MAX, "status": "graded"},
+             {"student": "<img src=x>", "score": "", "max_score": MAX, "status": "error"}]
     write_grades(class_folder, rows)
     data = write_class_report(class_folder)
     assert data.problems == [
@@ -255,10 +256,12 @@ def test_malformed_files_are_reported_not_fatal(class_folder):
         "../ann: not a name the grader gives a student folder; its results were not read.",
         "odd: unknown status 'retrying'; listed with the submissions not graded.",
         "nan: status graded in grades.csv but no readable results.json; its checks are left out.",
-        "nan: status graded without a score; left out of the histogram."]
+        "nan: status graded without a score; left out of the histogram.",
+        "<img src=x>: not a name the grader gives a student folder; its results were not read."]
     page, tables, rows = read_report(class_folder)
     assert f"{len(data.problems)} problems reading the folder" in page
-    assert [r[:2] for r in tables["not-graded"]][-1] == ["odd", "retrying"]
+    assert page.count("<img") == 1 and "&lt;img src=x&gt;" in page
+    assert [r[:2] for r in tables["not-graded"]][-2:] == [["odd", "retrying"], ["<img src=x>", "error"]]
     assert ["retrying", "1"] in tables["status-counts"]
     assert {r[0]: r for r in rows}["badtests"] == ["badtests", "graded", "2", "2", "", "", ""]
     assert {r[0]: r for r in rows}["odd"][2:] == [""] * 5

@@ -29,6 +29,7 @@ import sys
 from base64 import b64encode
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import dropwhile, takewhile
 from pathlib import Path
 
 from kit.instructor.report import write_atomic
@@ -195,17 +196,13 @@ def parse_tests(name, results, problems):
         status = t.get("status")
         passed = status == "passed" if status in ("passed", "failed") else score >= max_score
         lines = output.splitlines()
-        exercises = " ".join(line[len("Exercises "):].rstrip(".") for line in
-                             _leading(lines, lambda line: line.startswith("Exercises ")))
+        exercises = " ".join(line[len("Exercises "):].rstrip(".") for line in takewhile(_exercises, lines))
         out.append(Test(check, score, max_score, passed, output, exercises))
     return out
 
 
-def _leading(items, keep):
-    for item in items:
-        if not keep(item):
-            return
-        yield item
+def _exercises(line):
+    return line.startswith("Exercises ")
 
 
 def read_folder(out_dir):
@@ -257,10 +254,7 @@ def read_folder(out_dir):
 def check_order(students):
     """The check names in check order: the longest list of one submission, then any others."""
     lists = sorted(([t.name for t in s.tests] for s in students if s.tests), key=len, reverse=True)
-    order = []
-    for names in lists:
-        order += [n for n in names if n not in order]
-    return order
+    return list(dict.fromkeys(name for names in lists for name in names))
 
 
 # ---------------------------------------------------------------------------- failures
@@ -281,7 +275,7 @@ def failure_line(output):
     the last line of its traceback, else the first line.
     """
     lines = [line for line in output.splitlines() if line.strip()]
-    lines = lines[sum(1 for _ in _leading(lines, lambda line: line.startswith("Exercises "))):]
+    lines = list(dropwhile(_exercises, lines))
     if not lines:
         return "(no output)"
     entries = []
@@ -387,6 +381,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top
 table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #d4d9e0; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #eef1f5; } tbody tr:nth-child(even) { background: #f8f9fb; }
+#checks td:first-child { min-width: 10em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .bar { display: block; height: 6px; background: #e2e6eb; margin-top: 3px; width: 90px; }
 .bar span { display: block; height: 100%; background: #3b8a55; }
