@@ -331,6 +331,27 @@ def test_failure_line_is_the_line_that_says_what_went_wrong(output, line):
     assert failure_line(output) == line
 
 
+IPYTHON_TRACEBACK = ("-" * 75 + "\nValueError                                Traceback (most recent call last)\n"
+                     "Cell In[3], line 2\n      1 x = 1\n----> 2 raise ValueError('boom 3')\n\nValueError: boom 3\n")
+
+
+@pytest.mark.parametrize("record, hidden, line", [
+    ({"text": "Notebook cell execution failed\nTraceback:\n" + IPYTHON_TRACEBACK}, False,
+     "FAILED: the cell raised an error: ValueError: boom 3"),
+    ({"text": "Cell outputs differ\n", "got": "Traceback\nloss: 0.65\n", "expected": "loss: 1.30\nOK"}, False,
+     "FAILED: its output differs from the reference."),
+    ({"text": "Cell outputs differ\n"}, True, "FAILED: its output differs from the expected output"),
+    ({"text": "Notebook cell execution failed\nTraceback:\n" + IPYTHON_TRACEBACK}, True,
+     "FAILED: it failed: ValueError: boom 3"),
+])
+def test_failure_line_of_a_notebook_check(record, hidden, line):
+    """The outputs of the notebook checks (kit.instructor.nbgrade), made by its own formatter."""
+    from kit.instructor import nbgrade
+
+    output = f"Exercises the notebook notebooks/two_layer_net.ipynb.\nFAILED: {nbgrade._failure_text(record, hidden)}"
+    assert failure_line(output) == line
+
+
 def test_failure_key_masks_numbers_and_arrays_but_not_names():
     a = failure_key("WRONG W1: expected [-0.09, 1e-3, [2]], got [nan, inf] (36 of 40 entries differ, "
                     "largest difference 1.1e+02) at 0x7f3a2b in fc_net, cs231n/layers.py line 62")

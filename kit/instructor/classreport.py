@@ -259,7 +259,6 @@ def check_order(students):
 
 # ---------------------------------------------------------------------------- failures
 
-_ENTRY = re.compile(r"^(ok|WRONG) ")
 _ARRAY = re.compile(r"\[[^\[\]]*\]")
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w])")
@@ -270,12 +269,12 @@ def failure_line(output):
     """
     The line of a failed check's output that says what went wrong (for a person).
 
-    The first WRONG value (with its wrapped continuation lines), else the
-    first line of a status (such as "your code raised an error:") followed by
-    the last line of its traceback, else the first line.
+    The first WRONG value (with its wrapped continuation lines); else, for an
+    error ("your code raised an error:", "FAILED: the cell raised an error:"),
+    that announcement followed by the last line of its traceback (the
+    exception); else the first line (with its continuation lines).
     """
-    lines = [line for line in output.splitlines() if line.strip()]
-    lines = list(dropwhile(_exercises, lines))
+    lines = [line for line in dropwhile(_exercises, output.splitlines()) if line.strip()]
     if not lines:
         return "(no output)"
     entries = []
@@ -287,13 +286,11 @@ def failure_line(output):
     for entry in entries:
         if entry.startswith("WRONG "):
             return " ".join(entry.split())
-    first = entries[0]
-    if not _ENTRY.match(first) and len(lines) > 1:
-        what = first.split(":", 1)[0] if ":" in first else first
-        last = next((line.strip() for line in reversed(lines) if not line[:1].isspace()), lines[-1].strip())
-        if last != lines[0].strip():   # a traceback, not one wrapped line
-            return f"{what}: {last}"
-    return " ".join(first.split())
+    head = lines[0]
+    if "error:" in head and len(entries) > 1:
+        last = next(line.strip() for line in reversed(lines) if not line[:1].isspace())
+        return " ".join(f"{head[:head.index('error:') + len('error')]}: {last}".split())
+    return " ".join(entries[0].split())
 
 
 def failure_key(line):
