@@ -1,4 +1,4 @@
-"""Command line: python -m kit {release,collect,grade} ...
+"""Command line: python -m kit {release,collect,grade,report} ...
 
 The student kit ships only `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
@@ -9,7 +9,7 @@ import importlib.util
 import sys
 
 COMMANDS = {"release": "kit.instructor.release", "collect": "kit.student.collect",
-            "grade": "kit.instructor.grade"}
+            "grade": "kit.instructor.grade", "report": "kit.instructor.classreport"}
 
 
 def _available(module):
@@ -58,6 +58,9 @@ def main(argv=None):
                    help="a CIFAR-10 folder (cifar-10-batches-py): also grade the notebooks with nbval")
     p.add_argument("--nb-timeout", type=float, default=None,
                    help="CPU seconds per notebook (default: three times the reference notebook's runtime)")
+
+    p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
+    p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")
 
     args = parser.parse_args(argv)
     module = COMMANDS[args.command]

@@ -380,7 +380,7 @@ def test_traversal_writes_nothing_outside(graded):
     assert not list(base.rglob("kit-evil*")) and not Path("/tmp/kit-evil-abs.py").exists()
     assert not (base.parent / "kit-evil.py").exists()
     assert sorted(p.name for p in graded["out"].iterdir()) == sorted(
-        graded["names"] + ["grades.csv", "manual_grading.csv"])
+        graded["names"] + ["grades.csv", "manual_grading.csv", "report.html", "checks.csv"])
 
 
 def test_manual_grading_gathers_answers_and_explanations(graded):

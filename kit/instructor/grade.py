@@ -42,7 +42,7 @@ from pathlib import Path
 import nbformat
 
 from kit.instructor import cgroups as cgroups_mod
-from kit.instructor import manual, nbgrade, report
+from kit.instructor import classreport, manual, nbgrade, report
 from kit.instructor.archive import ArchiveRejected, extract
 from kit.instructor.checkrun import CheckNotebook, run_checks
 from kit.instructor.compare import CheckResult, score_check
@@ -463,6 +463,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     if not pending:
         run.rows = [rows[n] for n, _ in names if n in rows]
         report.write_tables(out, run.rows)
+        _class_report(out, log)
         log("nothing to grade: every submission has a result (use --force to grade again)")
         return run
     found = cgroups_mod.detect()
@@ -528,6 +529,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     run.rows = [rows[n] for n, _ in names if n in rows]
     try:
         report.write_tables(out, run.rows)
+        _class_report(out, log)
     finally:
         interrupts.remove()  # only now: a late Ctrl-C must not cut the tables short
     errors, ungraded = run.count("error"), run.count("not graded")
@@ -538,6 +540,14 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         log(f"{ungraded} submission(s) not graded: the run was stopped; run the same command again to "
             f"grade them")
     return run
+
+
+def _class_report(out, log):
+    """report.html and checks.csv beside grades.csv; a failure to write them loses no grade."""
+    try:
+        classreport.write_class_report(out)
+    except OSError as err:
+        log(f"report.html not written ({err}); `python -m kit report {out}` writes it")
 
 
 def _run_local(setup, jobs, n_jobs, record, interrupts):
@@ -585,5 +595,5 @@ def main(args):
     except (IsolationUnavailable, SetupError) as err:
         print(f"grade: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {Path(args.out) / 'grades.csv'} and {Path(args.out) / 'manual_grading.csv'}")
+    print(f"wrote {Path(args.out) / 'grades.csv'}, manual_grading.csv, report.html and checks.csv")
     return run.exit_code
