@@ -3,6 +3,7 @@
     python -m kit release DIR            write the student kit (instructor side)
     python -m kit collect                check and zip a submission (student side)
     python -m kit grade SUBS --out DIR   autograde a folder of <student>.zip (instructor side)
+    python -m kit gradescope OUT.zip     the autograder bundle for Gradescope (instructor side)
 
 Layout, by trust:
 - kit/student/: ships to students (`collect` and what it imports);
