@@ -396,13 +396,15 @@ def test_setup_stops_when_bubblewrap_cannot_be_installed(tmp_path, bundle):
 
 @needs_bwrap
 def test_correct_submission_gets_every_point_as_a_zip_or_as_files(tmp_path, bundle):
-    times = {}
-    for style in ("zip", "files"):
+    times, ref = {}, fx.reference_files()
+    for style in ("zip", "files", "flat"):
         root = gradescope_root(tmp_path / style, bundle)
         if style == "zip":
-            fx.write_zip(root / "submission" / "submission.zip", fx.reference_files())
-        else:
-            upload_files(root, fx.reference_files())
+            fx.write_zip(root / "submission" / "submission.zip", ref)
+        elif style == "files":
+            upload_files(root, ref)
+        else:  # dropped one by one into Gradescope's upload: no folders
+            upload_files(root, {rel.rsplit("/", 1)[-1]: data for rel, data in ref.items()})
         proc, results, times[style] = run_autograder(root)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         validate(results)
@@ -411,8 +413,23 @@ def test_correct_submission_gets_every_point_as_a_zip_or_as_files(tmp_path, bund
         assert results["visibility"] == "visible"
         assert "isolation in force: bwrap" in proc.stdout
         assert results["extra_data"]["upload"] == ("the zip submission.zip" if style == "zip" else
-                                                   f"{len(fx.reference_files())} files")
-    print(f"run_autograder, correct submission: {times['zip']:.1f} s (zip), {times['files']:.1f} s (files)")
+                                                   f"{len(ref)} files")
+        assert ("took layers.py as cs231n/layers.py" in results["output"]) == (style == "flat")
+    print("run_autograder, correct submission: " + ", ".join(f"{s:.1f} s ({k})" for k, s in times.items()))
+
+
+@needs_bwrap
+def test_a_file_without_its_folder_is_placed_only_when_unambiguous(tmp_path, bundle):
+    root = gradescope_root(tmp_path, bundle)
+    ref = fx.reference_files()
+    buggy = fx.apply(ref, fx.BUGS["half_l2"])
+    upload_files(root, ref)
+    upload_files(root, {"neural_net.py": buggy[fx.NET]})  # cs231n/classifiers/neural_net.py is there too
+    proc, results, _ = run_autograder(root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    validate(results)
+    assert results["score"] == MAX_SCORE  # the file in its folder is graded, not the stray copy
+    assert "ignored neural_net.py: not a file you may change" in results["output"]
 
 
 @needs_bwrap

@@ -161,6 +161,22 @@ def _read_regular(path, limit):
         return f.read(limit + 1)
 
 
+def _placed(uploaded, allowed):
+    """The uploaded entries, top-level files named like exactly one allow-listed file moved there."""
+    by_name = {}
+    for rel in allowed:
+        by_name.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+    present = {rel for rel, _, _ in uploaded}
+    placed, notes = [], []
+    for rel, path, regular in uploaded:
+        targets = by_name.get(rel, []) if "/" not in rel and rel not in allowed else []
+        if regular and len(targets) == 1 and targets[0] not in present:
+            notes.append(f"took {rel} as {targets[0]} (it was uploaded without its folder)")
+            rel = targets[0]
+        placed.append((rel, path, regular))
+    return placed, notes
+
+
 def submission_zip(submission, allowed, dest):
     """
     Write the student's upload in `submission` as one zip `dest`, for the grader.
@@ -171,15 +187,18 @@ def submission_zip(submission, allowed, dest):
       (at most MAX_FILE bytes each), the others as empty members, so that the
       grader names them as ignored without reading them; dot-files and folders
       (.git, .ipynb_checkpoints), __MACOSX and __pycache__ are left out, and so
-      is anything that is not a regular file (a link is never followed).
+      is anything that is not a regular file (a link is never followed). A file
+      dropped without its folder (`layers.py` at the top) takes the allow-listed
+      path of that name (`cs231n/layers.py`) when it is the only one and that
+      path was not uploaded too.
 
     Returns:
-    - (what was uploaded, in words; notes for the student about what was left out).
+    - (what was uploaded, in words; notes for the student about what was moved or left out).
     """
     submission, allowed = Path(submission), set(allowed)
     if not submission.is_dir():
         raise CannotGrade(f"{submission} does not exist: Gradescope puts the submission there")
-    uploaded = _uploaded(submission)
+    uploaded, notes = _placed(_uploaded(submission), allowed)
     zips = [(rel, path) for rel, path, regular in uploaded if regular and "/" not in rel
             and rel.lower().endswith(".zip")]
     if len(zips) == 1 and not any(rel in allowed for rel, _, _ in uploaded):
@@ -188,7 +207,6 @@ def submission_zip(submission, allowed, dest):
         with os.fdopen(fd, "rb") as src, open(dest, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         return f"the zip {rel}", []
-    notes = []
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for rel, path, regular in uploaded:
             if not regular:
