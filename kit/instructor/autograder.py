@@ -38,6 +38,7 @@ from pathlib import Path
 # import time (a second); the kit never needs that "iri" format check (as in kit/__main__.py).
 sys.modules.setdefault("rfc3987_syntax", None)
 
+from kit.instructor import report  # noqa: E402
 from kit.instructor.archive import MAX_FILE, MAX_MEMBERS  # noqa: E402
 from kit.instructor.grade import SetupError, grade  # noqa: E402
 from kit.instructor.gradescope import CONFIG, VISIBILITIES  # noqa: E402
@@ -304,7 +305,7 @@ def run(root=ROOT):
             return 2
         row = next((r for r in graded.rows if r["student"] == STUDENT), None)
         log(f"isolation in force: {graded.isolation}")
-        if row is None or row["status"] not in ("graded", "empty", "rejected"):
+        if row is None or row["status"] not in report.DONE:
             reason = (row or {}).get("reason") or "the run was stopped"
             log(f"autograder failure: the submission could not be graded ({(row or {}).get('status')}): "
                 f"{reason}\nNo results.json was written, so that this is not a 0: rerun the autograder "
