@@ -57,14 +57,18 @@ JOBS ?= 2
 TEST_JOBS ?= 2
 PYTEST_ARGS := -n $(TEST_JOBS) --dist loadfile
 
-.PHONY: release grade
+.PHONY: release grade gradescope
 
 help::
 	@echo "make release                      (instructors) write the student kit to build/student-kit"
 	@echo "make grade SUBMISSIONS=dir GRADES=dir JOBS=2   (instructors) autograde <student>.zip files"
+	@echo "make gradescope                   (instructors) write the Gradescope autograder to build/gradescope-autograder.zip"
 
 release: $(STAMP)
 	$(PY) -m kit release $(BUILD)/student-kit
 
 grade: $(STAMP)
 	$(PY) -m kit grade $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS)
+
+gradescope: $(STAMP)
+	$(PY) -m kit gradescope $(BUILD)/gradescope-autograder.zip

@@ -4,6 +4,7 @@
     python -m kit collect                check and zip a submission (student side)
     python -m kit grade SUBS --out DIR   autograde a folder of <student>.zip (instructor side)
     python -m kit report DIR             rewrite DIR/report.html and DIR/checks.csv (instructor side)
+    python -m kit gradescope OUT.zip     the autograder bundle for Gradescope (instructor side)
 
 Layout, by trust:
 - kit/student/: ships to students (`collect` and what it imports);

@@ -1,4 +1,4 @@
-"""Command line: python -m kit {release,collect,grade,report} ...
+"""Command line: python -m kit {release,collect,grade,report,gradescope} ...
 
 The student kit ships only `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
@@ -9,7 +9,8 @@ import importlib.util
 import sys
 
 COMMANDS = {"release": "kit.instructor.release", "collect": "kit.student.collect",
-            "grade": "kit.instructor.grade", "report": "kit.instructor.classreport"}
+            "grade": "kit.instructor.grade", "report": "kit.instructor.classreport",
+            "gradescope": "kit.instructor.gradescope"}
 
 
 def _available(module):
@@ -61,6 +62,18 @@ def main(argv=None):
 
     p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
     p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")
+    p = sub.add_parser("gradescope", help="write the autograder bundle for Gradescope (instructor)")
+    p.add_argument("out", help="the zip to write, for Gradescope's \"Zip file upload\"")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
+    p.add_argument("--isolation", choices=("auto", "bwrap", "rlimits"), default="auto",
+                   help="auto or bwrap: bubblewrap, required on Gradescope; rlimits: no file-system sandbox")
+    p.add_argument("--wheels", default=None, help="folder of wheels that setup.sh installs without the network")
+    p.add_argument("--venv", default="/opt/kit-venv", help="where setup.sh makes the grading virtualenv")
+    p.add_argument("--visibility", choices=("visible", "hidden", "after_due_date", "after_published"),
+                   default="visible", help="Gradescope's visibility of the whole result (default visible)")
+    p.add_argument("--cell-timeout", type=float, default=20, help="CPU seconds per check cell (default 20)")
+    p.add_argument("--timeout", type=float, default=180, help="CPU seconds per submission (default 180)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
 
     args = parser.parse_args(argv)
     module = COMMANDS[args.command]

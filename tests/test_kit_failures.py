@@ -275,3 +275,34 @@ def test_bubblewrap_outside_usr_bin_and_a_python_started_through_a_symlink_work(
                            "--out", str(out)], cwd=link, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_full_marks(read_rows(out), ["judy"])
+
+
+def test_rlimits_says_plainly_when_the_network_could_not_be_cut(tmp_path):
+    folder = tmp_path / "sandboxed"
+    shutil.copytree(SANDBOXED, folder)
+    launch = (folder / "launch.py").read_text()
+    anchor = 'if config.get("unshare_net") and not unshare_network():'
+    assert launch.count(anchor) == 1, "launch.py no longer unshares the network there"
+    (folder / "launch.py").write_text(launch.replace(anchor, "if False:"))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    plant(subs, ["kate"])
+    logs = []
+    run = grade(subs, out, limits=LIMITS, isolation="rlimits", sandboxed_dir=folder, log=logs.append)
+    assert any(line.startswith("WARNING: the network could not be cut") for line in logs), logs
+    assert "NETWORK NOT CUT" in read_rows(out)["kate"]["isolation"]
+    assert run.exit_code == 0
+
+
+@needs_bwrap
+def test_a_bubblewrap_that_reaches_the_network_stops_grading(tmp_path):
+    leaky = tmp_path / "bwrap"
+    leaky.write_text("#!/bin/sh\nfor a in \"$@\"; do shift; [ \"$a\" = --unshare-net ] || set -- \"$@\" \"$a\"; done\n"
+                     f"exec {locate_bwrap()} \"$@\"\n")
+    leaky.chmod(0o755)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    plant(subs, ["liam"])
+    with pytest.raises(IsolationUnavailable, match="reached this machine's network"):
+        grade(subs, out, limits=LIMITS, bwrap=str(leaky), log=lambda *a: None)
+    assert not (out / "liam").exists()

@@ -24,12 +24,14 @@ them). Temporary kits and cgroups are removed, and those of a grader that was
 killed are removed by the next run.
 """
 import compileall
+import dataclasses
 import hashlib
 import os
 import py_compile
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -155,6 +157,7 @@ def grade_one(setup, job, abort=None):
     abort = abort or threading.Event()
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"{job.student}-", dir=setup.work_root))
+    os.chmod(work, 0o711)  # the sandbox's uid of --isolation rlimits enters its kit copy in here
     try:
         outcome = _grade(setup, job, work, abort, start)
     except Aborted:
@@ -332,6 +335,42 @@ def reference_run(source, notebooks, limits, work_root):
     return run.records
 
 
+def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log=print):
+    """
+    Start a sandbox on the pristine release before any submission, and see whether it reaches the network.
+
+    Returns:
+    - The Isolation, with `network` set to what the probe found.
+
+    Raises:
+    - IsolationUnavailable when the sandbox does not start, or when bubblewrap's reaches the network.
+    """
+    box = Sandbox(KitView(release_dir), isolation, limits, scratch_root=work_root,
+                  **({"sandboxed_dir": sandboxed_dir} if sandboxed_dir else {}))
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        box.start()
+        probe = box.run(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
+                        f"{listener.getsockname()[1]}), timeout=3).close()\n    emit(reached=1)\n"
+                        f"except OSError:\n    emit(reached=0)\n", cpu_limit=30, wall_limit=30)
+    except GraderFailure as err:
+        raise IsolationUnavailable(f"the sandbox does not start on this machine, so nothing was graded: "
+                                   f"{err}") from None
+    finally:
+        listener.close()
+        box.close()
+    reached = (probe.values or {}).get("reached", {}).get("data") != [0.0]
+    if reached and isolation.mode == "bwrap":
+        raise IsolationUnavailable("the bubblewrap sandbox reached this machine's network in the preflight, "
+                                   "so nothing was graded")
+    if reached:
+        log("WARNING: the network could not be cut in --isolation rlimits (the kernel refused to unshare it): "
+            "student code can reach this machine's network")
+    return dataclasses.replace(isolation, network=reached)
+
+
 def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None, data=None,
             nb_timeout=None, log=print):
     """Release the kit privately, read the checks, run them on the reference, and start a sandbox."""
@@ -353,15 +392,7 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     if str(source) not in sys.path:
         sys.path.insert(0, str(source))  # the measures use the instructor's own code
     expected = reference_run(source, notebooks, limits, work_root)
-    preflight = Sandbox(KitView(release_dir), isolation, limits, scratch_root=work_root,
-                        **({"sandboxed_dir": sandboxed_dir} if sandboxed_dir else {}))
-    try:
-        preflight.start()
-    except GraderFailure as err:
-        raise IsolationUnavailable(f"the sandbox does not start on this machine, so nothing was graded: "
-                                   f"{err}") from None
-    finally:
-        preflight.close()
+    isolation = preflight(release_dir, isolation, limits, work_root, sandboxed_dir, log)
     graded_notebooks = []
     if data:
         try:

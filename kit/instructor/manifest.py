@@ -32,6 +32,24 @@ def _matches(rel, patterns):
     return any(fnmatch.fnmatchcase(rel, p) for p in patterns)
 
 
+def matching_files(src, patterns):
+    """
+    The files of `src` that match `patterns` (globs), as sorted relative POSIX paths.
+
+    Only regular files (no symlinks), none that matches NEVER, none with a
+    part that starts with a dot.
+    """
+    src = Path(src)
+    found = set()
+    for pattern in patterns:
+        for path in src.glob(pattern):
+            rel = path.relative_to(src).as_posix()
+            if path.is_file() and not path.is_symlink() and not _matches(rel, NEVER) \
+                    and not any(part.startswith(".") for part in PurePosixPath(rel).parts):
+                found.add(rel)
+    return sorted(found)
+
+
 def shipped_sources(src):
     """
     The files of the instructor source at `src` that ship, as sorted relative POSIX paths.
@@ -39,15 +57,7 @@ def shipped_sources(src):
     Only regular files (no symlinks) matching SHIPPED and not NEVER; the
     student-root files are listed separately (student_root_files).
     """
-    src = Path(src)
-    found = set()
-    for pattern in SHIPPED:
-        for path in src.glob(pattern):
-            rel = path.relative_to(src).as_posix()
-            if path.is_file() and not path.is_symlink() and not _matches(rel, NEVER) \
-                    and not any(part.startswith(".") for part in PurePosixPath(rel).parts):
-                found.add(rel)
-    return sorted(found)
+    return matching_files(src, SHIPPED)
 
 
 def student_root_files(src):

@@ -98,6 +98,7 @@ class Isolation:
     cgroups: object = None         # kit.instructor.cgroups.Cgroups, or None
     root: bool = False             # the grader runs as root
     drop_uid: bool = False         # sandboxes run as an unprivileged host uid (root grader only)
+    network: bool = False          # the preflight reached the network from a sandbox (rlimits only)
 
     def describe(self):
         """One line for grades.csv and results.json's extra_data."""
@@ -111,7 +112,9 @@ class Isolation:
             user = ("an unprivileged host uid" if self.drop_uid else
                     "the grader's own uid" + (" (root: the Python installation is not readable by "
                                               "other users)" if self.root else ""))
-            base = f"rlimits only (asked for by name): no file-system isolation; network unshared; {user}"
+            net = ("NETWORK NOT CUT (the kernel refused to unshare it)" if self.network
+                   else "network unshared (checked by the preflight)")
+            base = f"rlimits only (asked for by name): no file-system isolation; {net}; {user}"
         bounds = "pids, memory and CPU cgroups" if self.cgroups else "no cgroups (memory bounded per process only)"
         return f"{base}; {bounds}; rlimits as/cpu/nproc/nofile/fsize"
 

@@ -1,0 +1,335 @@
+"""What run_autograder runs on Gradescope: grade /autograder/submission with `kit grade`'s code.
+
+    python -B -m kit.instructor.autograder --root /autograder     (from /autograder/source)
+
+For each submission, in a fresh container:
+1. protect the bundle: /autograder/source and everything in it owned by root and
+   readable by root only; only kit/sandboxed/ (the executor the sandbox runs, no
+   secret) stays readable, and the folders above it searchable, for the sandbox's uid;
+2. turn /autograder/submission into one <student>.zip: the zip itself when the
+   student uploaded `python -m kit collect`'s submission.zip, otherwise the
+   uploaded files (Gradescope extracts an uploaded zip): regular files only, never
+   a symbolic link, so that a link cannot hand the grader a file of the bundle;
+3. grade it with kit.instructor.grade.grade, as `python -m kit grade` does;
+4. copy its results.json to /autograder/results/results.json, with Gradescope's
+   visibility fields (the grader's log on stdout stays hidden from students).
+
+Never a silent zero: when the submission could not be graded (status error, a
+sandbox that does not start, a setup failure) the reason is printed on stdout,
+which Gradescope shows to the instructor, no results.json is written, and the
+exit status is non-zero: Gradescope then reports an autograder failure that can
+be rerun. Empty and rejected submissions get their results (0, with the message).
+
+Exit status: 0 results written; 1 the submission could not be graded; 2 grading
+could not start (settings, isolation, the reference run).
+"""
+import argparse
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+# jsonschema (under nbformat) imports rfc3987_syntax when installed, which builds a grammar at
+# import time (a second); the kit never needs that "iri" format check (as in kit/__main__.py).
+sys.modules.setdefault("rfc3987_syntax", None)
+
+from kit.instructor import report  # noqa: E402
+from kit.instructor.archive import MAX_FILE, MAX_MEMBERS  # noqa: E402
+from kit.instructor.grade import SetupError, grade  # noqa: E402
+from kit.instructor.gradescope import CONFIG, VISIBILITIES  # noqa: E402
+from kit.instructor.sandbox import IsolationUnavailable, Limits, choose_isolation  # noqa: E402
+from kit.student.files import student_files  # noqa: E402
+
+ROOT = "/autograder"
+ROOT_ENV = "KIT_AUTOGRADER_ROOT"
+STUDENT = "submission"
+READABLE = "kit/sandboxed"       # the only part of the bundle the sandbox's uid may read
+NOISE = ("__MACOSX", "__pycache__")
+ISOLATION_HINT = ("Gradescope's containers may not allow bubblewrap's namespaces. To grade there without "
+                  "them, build the bundle with `python -m kit gradescope OUT.zip --isolation rlimits` "
+                  "(weaker: no file-system sandbox; see the bundle's README.md) and upload it again.")
+
+
+class CannotGrade(Exception):
+    """Nothing can be graded in this container (settings, isolation); the message says why."""
+
+
+def log(*parts):
+    print(*parts, flush=True)
+
+
+# ---------------------------------------------------------------------------- the bundle
+
+def load_config(source):
+    """The bundle's settings (gradescope.json) with their defaults."""
+    try:
+        settings = json.loads((Path(source) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CannotGrade(f"the bundle's {CONFIG} cannot be read ({err}); build it with "
+                          f"`python -m kit gradescope OUT.zip`") from None
+    defaults = Limits()
+    limits = {"cell_timeout": defaults.cell_timeout, "timeout": defaults.timeout, "memory_mb": defaults.memory_mb}
+    try:
+        limits.update(settings.get("limits") or {})
+        settings["limits"] = Limits(cell_timeout=float(limits["cell_timeout"]), timeout=float(limits["timeout"]),
+                                    memory_mb=int(limits["memory_mb"]))
+    except (TypeError, ValueError) as err:
+        raise CannotGrade(f"the bundle's {CONFIG} has unreadable limits {limits!r} ({err})") from None
+    settings.setdefault("isolation", "auto")
+    settings.setdefault("bwrap", None)
+    settings.setdefault("visibility", "visible")
+    if settings["visibility"] not in VISIBILITIES:
+        raise CannotGrade(f"the bundle's {CONFIG} asks for visibility {settings['visibility']!r}; "
+                          f"Gradescope knows {', '.join(VISIBILITIES)}")
+    return settings
+
+
+def protect(source):
+    """
+    Make the bundle at `source` root-only (when run as root: owner root too).
+
+    Folders 0700 and files 0600 (0700 when executable), except kit/sandboxed/
+    (0755 / 0644: the sandbox's uid runs it) and the folders above it (0711:
+    searchable, not listable). Symbolic links are neither followed nor changed.
+
+    Returns:
+    - The number of entries changed.
+    """
+    source = Path(source)
+    readable = source / READABLE
+    above = {source, *[p for p in readable.parents if source in p.parents]}
+    root, changed = os.geteuid() == 0, 0
+    for dirpath, dirnames, filenames in os.walk(source):
+        here = Path(dirpath)
+        shared = here == readable or readable in here.parents
+        for path, is_dir in [(here, True)] + [(here / n, False) for n in dirnames + filenames]:
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode) or (is_dir is False and stat.S_ISDIR(info.st_mode)):
+                continue  # links: left alone; folders: done when os.walk enters them
+            if root and (info.st_uid, info.st_gid) != (0, 0):
+                os.lchown(path, 0, 0)
+                changed += 1
+            if is_dir:
+                mode = 0o755 if shared else (0o711 if path in above else 0o700)
+            else:
+                executable = info.st_mode & 0o111
+                mode = (0o755 if executable else 0o644) if shared else (0o700 if executable else 0o600)
+            if stat.S_IMODE(info.st_mode) != mode:
+                os.chmod(path, mode)
+                changed += 1
+    return changed
+
+
+# ---------------------------------------------------------------------------- the submission
+
+def _skipped(name):
+    return name.startswith(".") or name in NOISE
+
+
+def _uploaded(submission):
+    """
+    (relative path, host path, is a regular file) of what the student uploaded, links included.
+
+    At most MAX_MEMBERS + 1 entries: one more than a zip may hold, so that the
+    grader rejects a larger upload as it rejects a larger zip.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(submission):
+        dirnames[:] = sorted(d for d in dirnames if not _skipped(d))
+        here = Path(dirpath)
+        for name in sorted(n for n in dirnames + filenames if not _skipped(n)):
+            path = here / name
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode):
+                continue  # os.walk enters it (a link to a folder is listed below, not entered)
+            found.append((path.relative_to(submission).as_posix(), path, stat.S_ISREG(mode)))
+            if len(found) > MAX_MEMBERS:
+                return found
+    return found
+
+
+def _read_regular(path, limit):
+    """The bytes of the regular file `path` (never through a link), at most `limit` + 1 of them."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file")
+        return f.read(limit + 1)
+
+
+def _placed(uploaded, allowed):
+    """The uploaded entries, top-level files named like exactly one allow-listed file moved there."""
+    by_name = {}
+    for rel in allowed:
+        by_name.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+    present = {rel for rel, _, _ in uploaded}
+    placed, notes = [], []
+    for rel, path, regular in uploaded:
+        targets = by_name.get(rel, []) if "/" not in rel and rel not in allowed else []
+        if regular and len(targets) == 1 and targets[0] not in present:
+            notes.append(f"took {rel} as {targets[0]} (it was uploaded without its folder)")
+            rel = targets[0]
+        placed.append((rel, path, regular))
+    return placed, notes
+
+
+def submission_zip(submission, allowed, dest):
+    """
+    Write the student's upload in `submission` as one zip `dest`, for the grader.
+
+    - The student uploaded the zip of `python -m kit collect` (and none of the files
+      it holds): that zip, as it is.
+    - Otherwise the uploaded files, each under its path: the allow-listed ones whole
+      (at most MAX_FILE bytes each), the others as empty members, so that the
+      grader names them as ignored without reading them; dot-files and folders
+      (.git, .ipynb_checkpoints), __MACOSX and __pycache__ are left out, and so
+      is anything that is not a regular file (a link is never followed). A file
+      dropped without its folder (`layers.py` at the top) takes the allow-listed
+      path of that name (`cs231n/layers.py`) when it is the only one and that
+      path was not uploaded too.
+
+    Returns:
+    - (what was uploaded, in words; notes for the student about what was moved or left out).
+    """
+    submission, allowed = Path(submission), set(allowed)
+    if not submission.is_dir():
+        raise CannotGrade(f"{submission} does not exist: Gradescope puts the submission there")
+    uploaded, notes = _placed(_uploaded(submission), allowed)
+    zips = [(rel, path) for rel, path, regular in uploaded if regular and "/" not in rel
+            and rel.lower().endswith(".zip")]
+    if len(zips) == 1 and not any(rel in allowed for rel, _, _ in uploaded):
+        rel, path = zips[0]
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as src, open(dest, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        return f"the zip {rel}", []
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for rel, path, regular in uploaded:
+            if not regular:
+                notes.append(f"ignored {rel}: not a regular file (a symbolic link?)")
+                continue
+            if rel not in allowed:
+                zf.writestr(rel, b"")
+                continue
+            try:
+                data = _read_regular(path, MAX_FILE)
+            except OSError as err:
+                notes.append(f"ignored {rel}: it cannot be read ({err.strerror or err})")
+                continue
+            if len(data) > MAX_FILE:
+                notes.append(f"ignored {rel}: more than {MAX_FILE} bytes")
+                continue
+            zf.writestr(rel, data)
+    files = sum(1 for _, _, regular in uploaded if regular)
+    return f"{files} file{'s' if files != 1 else ''}", notes
+
+
+# ---------------------------------------------------------------------------- the results
+
+def gradescope_results(results, settings, notes, seconds, upload):
+    """The grader's results.json, with Gradescope's top-level fields, as the student will see it."""
+    out = dict(results)
+    if notes:
+        out["output"] = "\n".join([results.get("output", "")] + notes)
+    out["execution_time"] = round(seconds, 2)
+    out["visibility"] = settings["visibility"]
+    out["stdout_visibility"] = "hidden"   # the grader's log: for the instructor only
+    out["tests"] = [dict(t, visibility=t.get("visibility") if t.get("visibility") in VISIBILITIES else "hidden")
+                    for t in results.get("tests", [])]
+    out["extra_data"] = dict(results.get("extra_data", {}), upload=upload,
+                             source_commit=settings.get("source_commit"))
+    return out
+
+
+def _write_atomic(path, text):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _refuse_root_sandbox(settings):
+    """rlimits only where student code runs as an unprivileged uid: as root it could read the bundle."""
+    if settings["isolation"] != "rlimits" or os.geteuid() != 0:
+        return
+    if not choose_isolation("rlimits").drop_uid:
+        raise CannotGrade(f"--isolation rlimits needs a Python that other users can run and read, so that "
+                          f"student code runs as an unprivileged uid; {sys.executable} is not (as root, "
+                          f"student code could read the instructor's source): run setup.sh, which makes "
+                          f"{settings.get('venv')} readable")
+
+
+def run(root=ROOT):
+    """
+    Grade the submission of the Gradescope root `root`; returns the exit status.
+
+    Writes root/results/results.json only when the submission got a result.
+    """
+    began = time.monotonic()
+    root = Path(root)
+    source, submission, results_dir = root / "source", root / "submission", root / "results"
+    try:
+        settings = load_config(source)
+        log(f"kit autograder: bundle of {settings.get('source_commit') or 'an unknown commit'}; "
+            f"isolation asked for: {settings['isolation']}")
+        changed = protect(source)
+        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()} (not root: the owner stays as it is)"
+        log(f"protected {source}: owner {who}, readable by it only ({changed} changes); "
+            f"{READABLE}/ stays readable for the sandbox")
+        _refuse_root_sandbox(settings)
+    except CannotGrade as err:
+        log(f"autograder failure: {err}")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="kit-gradescope-"))
+    try:
+        subs, out = work / "submissions", work / "grades"
+        subs.mkdir()
+        try:
+            upload, notes = submission_zip(submission, student_files(source), subs / f"{STUDENT}.zip")
+        except CannotGrade as err:
+            log(f"autograder failure: {err}")
+            return 2
+        log(f"submission: {upload}" + "".join(f"\n  {n}" for n in notes))
+        try:
+            graded = grade(subs, out, source=source, jobs=1, limits=settings["limits"],
+                           isolation=settings["isolation"], bwrap=settings.get("bwrap"), log=log)
+        except IsolationUnavailable as err:
+            log(f"autograder failure: {err}\n{ISOLATION_HINT}")
+            return 2
+        except SetupError as err:
+            log(f"autograder failure: {err}")
+            return 2
+        row = next((r for r in graded.rows if r["student"] == STUDENT), None)
+        log(f"isolation in force: {graded.isolation}")
+        if row is None or row["status"] not in report.DONE:
+            reason = (row or {}).get("reason") or "the run was stopped"
+            log(f"autograder failure: the submission could not be graded ({(row or {}).get('status')}): "
+                f"{reason}\nNo results.json was written, so that this is not a 0: rerun the autograder "
+                f"on this submission once the cause is fixed.")
+            return 1
+        results = json.loads((out / STUDENT / "results.json").read_text(encoding="utf-8"))
+        final = gradescope_results(results, settings, notes, time.monotonic() - began, upload)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(results_dir / "results.json", json.dumps(final, indent=1))
+        log(f"result: {final['score']:g} / {row['max_score']:g} ({row['status']}); wrote "
+            f"{results_dir / 'results.json'} in {time.monotonic() - began:.1f} s")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kit.instructor.autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=os.environ.get(ROOT_ENV, ROOT),
+                        help=f"the Gradescope root (default ${ROOT_ENV} or {ROOT})")
+    args = parser.parse_args(argv)
+    return run(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""`python -m kit gradescope OUT.zip`: the autograder bundle for Gradescope's "Zip file upload".
+
+Gradescope extracts the bundle into /autograder/source, runs its setup.sh once
+when it builds the image, and runs its run_autograder for every submission
+(see kit/instructor/gradescope_files/README.md, which ships in the bundle).
+
+The bundle holds the files named in BUNDLED (what `kit grade` needs: the
+release manifest's files, the instructor's tools and check notebooks, the
+sandboxed executor) and nothing else: never tests/, bench/, .git, datasets,
+submissions, grades or build outputs, whatever lies in the tree. At its root:
+setup.sh, run_autograder and README.md (from gradescope_files/), gradescope.json
+(the settings chosen here) and, with --wheels, a wheelhouse that setup.sh
+installs from without the network. The expected values are not in the bundle:
+the grader computes them from the reference solution at the start of each run,
+as `kit grade` does.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from kit.instructor.manifest import SHIPPED, matching_files
+from kit.instructor.sandbox import Limits
+
+SOURCE = Path(__file__).resolve().parents[2]
+FILES = Path(__file__).resolve().parent / "gradescope_files"
+CHECKS = "kit/instructor/checks"
+CONFIG = "gradescope.json"
+WHEELS = "wheels"
+# What grading needs, beyond the release manifest (SHIPPED): the instructor's tools (grade,
+# release, sandbox, reports, the check notebooks, the student-root files of the release)
+# and the executor that runs inside the sandbox. gradescope_files/ goes to the bundle's root.
+BUNDLED = SHIPPED + ("kit/instructor/*.py", f"{CHECKS}/*.ipynb", "kit/instructor/student_root/*",
+                     "kit/sandboxed/*.py")
+ROOT_FILES = {"setup.sh": 0o755, "run_autograder": 0o755, "README.md": 0o644}
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gradescope's values
+VENV = "/opt/kit-venv"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)   # every member: the same bytes for the same source
+
+
+class BundleError(ValueError):
+    """The bundle cannot be built (a bad option, a check with an unknown visibility)."""
+
+
+def bundle_files(source):
+    """{name in the bundle: path} of the instructor source's files that the bundle holds."""
+    source = Path(source)
+    return {rel: source / rel for rel in matching_files(source, BUNDLED)}
+
+
+def check_visibilities(source):
+    """
+    Raise BundleError unless every check cell's visibility is one of Gradescope's.
+
+    Returns:
+    - {visibility: number of checks}.
+    """
+    counts, bad = {}, []
+    for path in sorted((Path(source) / CHECKS).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {})
+            if cell.cell_type != "code" or "points" not in meta:
+                continue
+            visibility = meta.get("visibility", "visible")
+            counts[visibility] = counts.get(visibility, 0) + 1
+            if visibility not in VISIBILITIES:
+                bad.append(f"{path.name}: check {meta.get('check')!r} has visibility {visibility!r}")
+    if bad:
+        raise BundleError("gradescope: Gradescope knows the visibilities " + ", ".join(VISIBILITIES)
+                          + ":\n  " + "\n  ".join(bad))
+    if not counts:
+        raise BundleError(f"gradescope: no check cells in {Path(source) / CHECKS}")
+    return counts
+
+
+def source_commit(source):
+    """The git commit of the instructor source (with "-dirty" when it has changes), or None."""
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=20, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def config(source, isolation="auto", limits=None, venv=VENV, visibility="visible", bwrap=None):
+    """The settings run_autograder reads (gradescope.json)."""
+    limits = limits or Limits()
+    return {"isolation": isolation, "bwrap": bwrap, "venv": venv, "python": f"{venv}/bin/python",
+            "limits": {"cell_timeout": limits.cell_timeout, "timeout": limits.timeout,
+                       "memory_mb": limits.memory_mb},
+            "visibility": visibility, "source_commit": source_commit(source)}
+
+
+def _wheels(directory):
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BundleError(f"gradescope: --wheels {directory} is not a folder")
+    found = sorted(p for p in directory.iterdir() if p.is_file() and p.name.endswith((".whl", ".tar.gz")))
+    if not any(p.name.endswith(".whl") for p in found):
+        raise BundleError(f"gradescope: --wheels {directory} holds no .whl file; make it with "
+                          f"`pip download -r requirements.txt -d {directory}` on the image's Python")
+    return found
+
+
+def _add(zf, name, mode, path=None, data=None):
+    info = zipfile.ZipInfo(name, ZIP_DATE)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    if data is not None:
+        zf.writestr(info, data)
+        return
+    with open(path, "rb") as src, zf.open(info, "w") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VENV, visibility="visible",
+          bwrap=None):
+    """
+    Write the Gradescope autograder bundle of the instructor source to the zip `out`.
+
+    Inputs:
+    - out: The zip to write (replaced when it exists; written whole or not at all).
+    - source: The instructor source root (default: the one holding this kit).
+    - isolation: "auto" (bubblewrap, the default; fails closed), "bwrap" or "rlimits" (weaker,
+      only when asked for by name), recorded in gradescope.json; limits: Limits of each submission.
+    - wheels: A folder of wheels for setup.sh to install from, without the network.
+    - venv: Where setup.sh makes the grading virtualenv (readable by other users).
+    - visibility: Gradescope's visibility of the whole result; stdout is always hidden.
+    - bwrap: The path of bubblewrap on the image (default: found on PATH).
+
+    Returns:
+    - The sorted names of the bundle's members.
+
+    Raises:
+    - BundleError with the reason; nothing is written then.
+    """
+    source = Path(source or SOURCE).resolve()
+    out = Path(out).absolute()
+    if isolation not in ("auto", "bwrap", "rlimits"):
+        raise BundleError(f"gradescope: unknown isolation {isolation!r}: use auto, bwrap or rlimits")
+    if visibility not in VISIBILITIES:
+        raise BundleError(f"gradescope: unknown visibility {visibility!r}: use one of {', '.join(VISIBILITIES)}")
+    if not out.name.endswith(".zip"):
+        raise BundleError(f"gradescope: {out} must be a .zip file (Gradescope's \"Zip file upload\")")
+    if not (source / CHECKS).is_dir():
+        raise BundleError(f"gradescope: {source} is not an instructor source (no {CHECKS})")
+    check_visibilities(source)
+    files = bundle_files(source)
+    clash = sorted(set(files) & (set(ROOT_FILES) | {CONFIG}))
+    if clash:
+        raise BundleError(f"gradescope: the bundle's own {', '.join(clash)} would replace the source's")
+    extra = _wheels(wheels) if wheels else []
+    settings = config(source, isolation, limits, venv, visibility, bwrap)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(fd)
+    names = []
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for name, mode in ROOT_FILES.items():
+                _add(zf, name, mode, FILES / name)
+            _add(zf, CONFIG, 0o644, data=json.dumps(settings, indent=1) + "\n")
+            for rel, path in files.items():
+                _add(zf, rel, 0o755 if os.access(path, os.X_OK) else 0o644, path)
+            for path in extra:
+                _add(zf, f"{WHEELS}/{path.name}", 0o644, path)
+            names = zf.namelist()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return sorted(names)
+
+
+def main(args):
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    try:
+        names = build(args.out, source=args.source, isolation=args.isolation, limits=limits,
+                      wheels=args.wheels, venv=args.venv, visibility=args.visibility)
+    except BundleError as err:
+        print(err, file=sys.stderr)
+        return 1
+    wheels = sum(1 for n in names if n.startswith(f"{WHEELS}/"))
+    print(f"wrote {args.out}: {len(names)} files" + (f" ({wheels} wheels)" if wheels else "")
+          + f"; isolation {args.isolation}")
+    if args.isolation == "rlimits":
+        print("WARNING: --isolation rlimits: student code runs without a file-system sandbox on Gradescope; "
+              "the bundle's files are readable by root only, and the sandbox's uid is not root.")
+    print("Upload it as the assignment's autograder (Configure Autograder > Zip file upload).")
+    return 0
