@@ -66,7 +66,7 @@ def affine_forward(x, w, b):
     return out, cache
 
 
-def affine_backward(dout, cache, compute_dx=True):
+def affine_backward(dout, cache):
     """
     Computes the backward pass for an affine layer.
 
@@ -76,13 +76,9 @@ def affine_backward(dout, cache, compute_dx=True):
       - x: Input data, of shape (N, d_1, ... d_k)
       - w: Weights, of shape (D, M)
       - b: Biases, of shape (M,)
-    - compute_dx: If False, skip the gradient with respect to x and return
-      None in its place (the first layer of a network needs no dx: this saves
-      one of its three matrix multiplications).
 
     Returns a tuple of:
     - dx: Gradient with respect to x, of shape (N, d1, ..., d_k)
-      (None when compute_dx is False)
     - dw: Gradient with respect to w, of shape (D, M)
     - db: Gradient with respect to b, of shape (M,)
     """
@@ -90,8 +86,7 @@ def affine_backward(dout, cache, compute_dx=True):
     dx, dw, db = None, None, None
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     x_rows = x.reshape(x.shape[0], -1)
-    if compute_dx:
-        dx = (dout @ w.T).reshape(x.shape)
+    dx = (dout @ w.T).reshape(x.shape)
     dw = x_rows.T @ dout
     db = dout.sum(axis=0)
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
