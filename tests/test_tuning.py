@@ -76,6 +76,9 @@ def test_bad_config_keys_are_named():
         grid(momentum=[0.9])
     with pytest.raises(ValueError, match="'hidden'"):
         search([dict(hidden_size=10)], X, y, Xv, yv, n_jobs=1, hidden=5)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="search: n_jobs must be a positive integer"):
+            search([dict(hidden_size=10)], X, y, Xv, yv, n_jobs=bad)
 
 
 def test_format_table_lists_every_config():
@@ -97,8 +100,10 @@ def test_histories_and_snapshots_equal_one_long_train_call():
     best = best_result(results)
     assert best_net is not None and best["val_acc"] == max(r["val_acc"] for r in results)
     net, stats = sequential(X, y, Xv, yv, **best["config"], snapshot_every=4)
-    for key in ("loss_history", "train_acc_history", "val_acc_history", "snapshot_iters"):
+    for key in ("loss_history", "train_acc_history", "val_acc_history", "acc_iters",
+                "snapshot_iters"):
         assert best["stats"][key] == stats[key], key
+    assert stats["acc_iters"] == [0, 6, 12, 18, 24]  # one record per epoch, across the chunks
     assert stats["snapshot_iters"] == [0, 4, 8, 12, 16, 20, 24, 25]
     for ours, theirs in zip(best["stats"]["W1_snapshots"], stats["W1_snapshots"]):
         np.testing.assert_array_equal(ours, theirs)
@@ -119,3 +124,4 @@ def test_snapshots_are_thinned_like_train_and_kept_when_a_run_diverges():
     results, best_net = search([bad], X, y, Xv, yv, n_jobs=1, snapshot_every=2, **COMMON)
     assert results[0]["diverged"] and best_net is None and best_result(results) is None
     assert len(results[0]["stats"]["loss_history"]) == results[0]["iters"]
+

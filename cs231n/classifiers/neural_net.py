@@ -1,6 +1,7 @@
 """The classic two-layer network of the assignment, trained by minibatch SGD."""
 import numpy as np
 
+from cs231n._validation import positive_int
 from cs231n.layers import (
     affine_backward,
     affine_forward,
@@ -9,6 +10,29 @@ from cs231n.layers import (
     softmax_loss,
 )
 from cs231n.snapshots import SnapshotRecorder
+
+
+def _check_loss_result(result, params):
+    """
+    Check what loss(X_batch, y_batch, reg) gave train(): when a part of
+    TwoLayerNet.loss is still to be written, say which, instead of failing
+    later deep inside NumPy.
+    """
+    where = "TwoLayerNet.loss (cs231n/classifiers/neural_net.py)"
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"train: loss(X_batch, y_batch, reg) must return a tuple (loss, grads), "
+                        f"got {type(result).__name__}; see {where}")
+    loss, grads = result
+    if loss is None:
+        raise NotImplementedError(f"train: loss() returned None as the loss: write the forward "
+                                  f"pass and the loss in {where}")
+    if not isinstance(grads, dict):
+        raise TypeError(f"train: loss() must return grads as a dict, got {type(grads).__name__}")
+    missing = [name for name in params if grads.get(name) is None]
+    if missing:
+        raise NotImplementedError(f"train: loss() returned no gradient for {', '.join(missing)}: "
+                                  f"write the backward pass in {where}")
+    return loss, grads
 
 
 class TwoLayerNet(object):
@@ -55,10 +79,9 @@ class TwoLayerNet(object):
           the course) or float32. The weights are drawn in float64 and
           rounded, so both dtypes start from the same random draws.
         """
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
+        input_size = positive_int(input_size, "input_size", "TwoLayerNet")
+        hidden_size = positive_int(hidden_size, "hidden_size", "TwoLayerNet")
+        output_size = positive_int(output_size, "output_size", "TwoLayerNet")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"TwoLayerNet: dtype must be float32 or float64, got {dtype}")
@@ -188,15 +211,16 @@ class TwoLayerNet(object):
 
         Returns:
         A dictionary with keys loss_history (one loss per iteration),
-        train_acc_history and val_acc_history (one accuracy per epoch).
-        With snapshot_every, also snapshot_iters (the iteration of each
-        snapshot) and W1_snapshots (the matching copies of W1).
+        train_acc_history and val_acc_history (one accuracy per epoch), and
+        acc_iters (the iteration, 0, iterations_per_epoch, ..., at which each
+        of those accuracies was measured). With snapshot_every, also
+        snapshot_iters (the iteration of each snapshot) and W1_snapshots (the
+        matching copies of W1).
         """
         num_train = X.shape[0]
         if y.shape != (num_train,):
             raise ValueError(f"train: y must have shape ({num_train},) to match X, got {y.shape}")
-        if batch_size < 1:
-            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
+        batch_size = positive_int(batch_size, "batch_size", "train")
         iterations_per_epoch = max(num_train // batch_size, 1)
         if X.dtype in (np.float32, np.float64):
             for name, param in list(self.params.items()):
@@ -206,6 +230,7 @@ class TwoLayerNet(object):
         loss_history = []
         train_acc_history = []
         val_acc_history = []
+        acc_iters = []
         recorder = None
         if snapshot_every is not None:
             recorder = SnapshotRecorder(snapshot_every, max_snapshots)
@@ -225,8 +250,11 @@ class TwoLayerNet(object):
             y_batch = y[idx]
             # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
+            if X_batch is None or y_batch is None:
+                raise NotImplementedError("train: X_batch or y_batch is None: sample a minibatch in "
+                                          "TwoLayerNet.train (cs231n/classifiers/neural_net.py)")
             # Compute loss and gradients using the current minibatch
-            loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
+            loss, grads = _check_loss_result(self.loss(X_batch, y=y_batch, reg=reg), self.params)
             loss_history.append(loss)
 
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -244,10 +272,15 @@ class TwoLayerNet(object):
 
             # Every epoch, check train and val accuracy and decay learning rate.
             if it % iterations_per_epoch == 0:
-                train_acc = (self.predict(X_batch) == y_batch).mean()
-                val_acc = (self.predict(X_val) == y_val).mean()
+                train_pred, val_pred = self.predict(X_batch), self.predict(X_val)
+                if train_pred is None or val_pred is None:
+                    raise NotImplementedError("train: predict() returned None: write "
+                                              "TwoLayerNet.predict (cs231n/classifiers/neural_net.py)")
+                train_acc = (train_pred == y_batch).mean()
+                val_acc = (val_pred == y_val).mean()
                 train_acc_history.append(train_acc)
                 val_acc_history.append(val_acc)
+                acc_iters.append(it)
                 learning_rate *= learning_rate_decay
 
             if recorder is not None:
@@ -257,6 +290,7 @@ class TwoLayerNet(object):
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,
             "val_acc_history": val_acc_history,
+            "acc_iters": acc_iters,
         }
         if recorder is not None:
             stats["snapshot_iters"] = recorder.iters
