@@ -9,6 +9,7 @@ from cs231n.classifiers import neural_net
 from cs231n.classifiers.neural_net import TwoLayerNet
 from kit.student.regions import STUB, find_regions, indentation, region_keys
 from numgrad import max_rel_error, numeric_grad
+from test_layers import todo_banners
 
 CORRECT_SCORES = np.array([
     [-0.81233741, -1.27654624, -0.70335995],
@@ -285,3 +286,13 @@ def test_course_signature_layers_work_under_the_kit_net(monkeypatch):
         assert max_rel_error(num, grads[name]) < 1e-7, name
     stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100)
     assert stats["loss_history"][-1] < 0.02
+
+
+def test_every_region_has_a_todo_box_that_says_what_to_compute():
+    banners = todo_banners(neural_net.__file__)
+    hints = ["affine_forward and relu_forward", "no factor one-half", "2 * reg * W",
+             "with replacement (np.random.choice)", "-learning_rate times its gradient",
+             "the class of the highest"]
+    assert len(banners) == len(hints)
+    for banner, hint in zip(banners, hints):
+        assert banner.startswith("TODO: ") and hint in banner, banner

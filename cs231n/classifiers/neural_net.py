@@ -121,6 +121,12 @@ class TwoLayerNet(object):
 
         # Compute the forward pass
         scores = None
+        #############################################################################
+        # TODO: Perform the forward pass, computing the class scores for the input. #
+        # Store the result in the scores variable, which should be an array of      #
+        # shape (N, C). Build it from affine_forward and relu_forward               #
+        # (cs231n/layers.py) and keep their caches: the backward pass needs them.   #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         a1, fc1_cache = affine_forward(X, W1, b1)
         h1, relu_cache = relu_forward(a1)
@@ -133,6 +139,13 @@ class TwoLayerNet(object):
 
         # Compute the loss
         loss = None
+        #############################################################################
+        # TODO: Finish the forward pass, and compute the loss. This should include  #
+        # both the data loss and L2 regularization for W1 and W2. Store the result  #
+        # in the variable loss, which should be a scalar. Use the Softmax           #
+        # classifier loss (softmax_loss). The L2 term of this network is            #
+        # reg * (np.sum(W1 * W1) + np.sum(W2 * W2)), with no factor one-half.       #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         data_loss, dscores = softmax_loss(scores, y)
 
@@ -146,6 +159,14 @@ class TwoLayerNet(object):
 
         # Backward pass: compute gradients
         grads = {}
+        #############################################################################
+        # TODO: Compute the backward pass, computing the derivatives of the weights #
+        # and biases. Store the results in the grads dictionary. For example,       #
+        # grads['W1'] should store the gradient on W1, and be a matrix of same size #
+        # Go back through the layers (affine_backward, relu_backward) with the      #
+        # caches of the forward pass, and add the gradient of the L2 term to        #
+        # grads['W1'] and grads['W2']: with no one-half, it is 2 * reg * W.         #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)
         da1 = relu_backward(dh1, relu_cache)
@@ -239,6 +260,12 @@ class TwoLayerNet(object):
         for it in range(num_iters):
             X_batch = None
             y_batch = None
+            #########################################################################
+            # TODO: Create a random minibatch of training data and labels, storing  #
+            # them in X_batch and y_batch respectively. Sample batch_size indices   #
+            # from range(num_train) with replacement (np.random.choice), so that    #
+            # your minibatches are the reference's for the same random seed.        #
+            #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             idx = np.random.choice(num_train, batch_size, replace=True)
             # The rows are gathered into one buffer for all iterations (X[idx] would make
@@ -257,6 +284,12 @@ class TwoLayerNet(object):
             loss, grads = _check_loss_result(self.loss(X_batch, y=y_batch, reg=reg), self.params)
             loss_history.append(loss)
 
+            #########################################################################
+            # TODO: Use the gradients in the grads dictionary to update the         #
+            # parameters of the network (stored in the dictionary self.params)      #
+            # using stochastic gradient descent: each parameter takes a step of     #
+            # -learning_rate times its gradient. Update the arrays in place.        #
+            #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             for name, param in self.params.items():
                 step = grads[name]
@@ -313,6 +346,10 @@ class TwoLayerNet(object):
           to have class c, where 0 <= c < C.
         """
         y_pred = None
+        ###########################################################################
+        # TODO: Implement this function; it should be VERY simple! The scores of  #
+        # loss(X) hold one row per data point: take the class of the highest.     #
+        ###########################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         y_pred = np.argmax(self.loss(X), axis=1)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
