@@ -1,8 +1,12 @@
 """Hyperparameter search for the classic TwoLayerNet, in parallel processes.
 
-    configs = grid(hidden_size=[100], learning_rate=[1e-3], reg=[0.1, 0.25, 0.5])
-    results, best_net = search(configs, X_train, y_train, X_val, y_val, n_jobs=2)
+    configs = grid(hidden_size=[50, 80], learning_rate=[1e-4, 3e-4], reg=[0.5, 1.0])
+    results, best_net = search(configs, X_train, y_train, X_val, y_val, n_jobs=2,
+                               num_iters=1000)
     print(format_table(results))
+
+(The values are only an example of the syntax: which ones work well is the
+exercise.)
 
 Each configuration trains one cs231n.classifiers.neural_net.TwoLayerNet, exactly
 as the notebook's loop does: ``np.random.seed(seed)``, then
@@ -31,7 +35,8 @@ from cs231n.snapshots import SnapshotRecorder
 #: arguments override these defaults for every configuration).
 CONFIG_KEYS = ("hidden_size", "learning_rate", "reg", "num_iters", "learning_rate_decay",
                "batch_size", "std", "seed")
-DEFAULTS = {"hidden_size": 100, "learning_rate": 1e-3, "reg": 0.25, "num_iters": 1000,
+#: The defaults are the notebook's default net, where the tuning exercise starts.
+DEFAULTS = {"hidden_size": 50, "learning_rate": 1e-4, "reg": 0.25, "num_iters": 1000,
             "learning_rate_decay": 0.95, "batch_size": 200, "std": 1e-4, "seed": 0}
 
 

@@ -1,9 +1,16 @@
 """cs231n.tuning: the parallel search gives the results of plain sequential training."""
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
+from cs231n import tuning
 from cs231n.classifiers.neural_net import TwoLayerNet
 from cs231n.tuning import best_result, format_table, grid, search
+from kit.student.regions import find_regions
+
+KIT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def problem(N=300, D=20, C=3, seed=0):
@@ -125,3 +132,17 @@ def test_snapshots_are_thinned_like_train_and_kept_when_a_run_diverges():
     assert results[0]["diverged"] and best_net is None and best_result(results) is None
     assert len(results[0]["stats"]["loss_history"]) == results[0]["iters"]
 
+
+def test_the_module_does_not_hand_out_the_notebooks_reference_answer():
+    """tuning.py ships to students; the reference configuration lives in the notebook's solution only."""
+    nb = nbformat.read(KIT_ROOT / "notebooks/two_layer_net.ipynb", as_version=4)
+    cells = [c for c in nb.cells if "solution" in c.metadata.get("tags", []) and "search(" in c.source]
+    assert len(cells) == 1, "the tuning cell of two_layer_net.ipynb is one solution cell calling search"
+    lines = cells[0].source.splitlines()
+    solution = [line for s, e in find_regions(lines) for line in lines[s + 1:e]]
+    answer = [" ".join(line.split()) for line in solution if "grid(" in line]
+    assert answer, "the reference answer builds its configurations with grid(...)"
+    source = " ".join(Path(tuning.__file__).read_text().split())
+    for line in answer:
+        assert line not in source
+    assert tuning.DEFAULTS["hidden_size"] == 50 and tuning.DEFAULTS["learning_rate"] == 1e-4
