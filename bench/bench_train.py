@@ -15,7 +15,8 @@ machine load; the figures are medians over the repeats):
   (skipped with a notice when torch is not installed; optional extra, see
   requirements-bench.txt);
 - floor f64 / floor f32: the matrix multiplications alone, with preallocated
-  outputs: for a training iteration or a loss() call the five essential ones,
+  outputs, over as many steps as the row's iterations or calls: for a
+  training iteration or a loss() call the five essential ones,
   forward X@W1 and h@W2, backward h.T@dscores (dW2), dscores@W2.T (dh) and
   X.T@da (dW1) -- the first layer's dx = da@W1.T is not needed, so it is not
   counted; for predict the two forward ones.
@@ -33,6 +34,15 @@ Benchmarks (random data unless said otherwise; D = 3072, C = 10):
 - notebook train: the notebook's default call, train(num_iters=1000,
   batch_size=200, learning_rate=1e-4, reg=0.25) with H = 50, on the CIFAR-10
   images in datasets/ (random data of the same shape when they are missing).
+
+Settling: before each timed run the script sleeps --settle seconds (0.2),
+so that the worker threads of the run before have stopped spinning (OpenBLAS's
+spin for about 2^28 cycles, 0.1 s, after each call; PyTorch's OpenMP threads
+spin too), then makes the same run once untimed, to wake its own threads and
+the CPU. Without this, on 2 cores, a run right after another library's was
+slowed by the other's spinning threads (PyTorch after NumPy up to 10x at
+H = 50, NumPy after PyTorch 2-3x), and a run right after the sleep alone was
+up to 2.5x slower for its first milliseconds.
 
 BLAS threads: NumPy's BLAS and PyTorch get the same number of threads:
 --threads, by default the number NumPy's BLAS uses now (threadpoolctl). The
@@ -196,7 +206,7 @@ def timed(fn, per=1):
     return run
 
 
-def build_cases(impls, hidden_sizes, quick, cifar):
+def build_cases(impls, hidden_sizes, quick, cifar, iterations_only=False):
     rng = np.random.default_rng(0)
     X64 = rng.standard_normal((4000, D))
     y = rng.integers(C, size=4000)
@@ -217,8 +227,16 @@ def build_cases(impls, hidden_sizes, quick, cifar):
                 net.train(Xd, yd, Xd[:1], yd[:1], num_iters=n, learning_rate=1e-4, reg=0.25)
             runs[impl.name] = timed(fn, per=n)
         for dt, tag in ((np.float64, "f64"), (np.float32, "f32")):
-            runs["floor " + tag] = timed(floor_fns(np.ascontiguousarray(data[dt][:BATCH]), H, dt))
+            step = floor_fns(np.ascontiguousarray(data[dt][:BATCH]), H, dt)
+
+            def fn(step=step, n=n):
+                for _ in range(n):
+                    step()
+            runs["floor " + tag] = timed(fn, per=n)
         cases.append(Case("iter H=%d" % H, runs))
+
+    if iterations_only:
+        return cases, {}
 
     # one loss() call, H = 50
     runs = {}
@@ -297,6 +315,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=9,
                         help="repeats (medians are printed); predict: at most 5")
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="seconds of sleep before each timed run (see the docstring)")
     parser.add_argument("--train-repeat", type=int, default=1,
                         help="repeats of the (long) notebook train call")
     parser.add_argument("--threads", type=int, default=None,
@@ -304,6 +324,8 @@ def main(argv=None):
     parser.add_argument("--hidden", default="50,100,500", help="hidden sizes for the iteration rows")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--iterations-only", action="store_true",
+                        help="only the iteration rows (goal 1's figures): about 2 minutes")
     parser.add_argument("--notebook", action="store_true",
                         help="also time the notebook on full-size synthetic data (goal 3)")
     args = parser.parse_args(argv)
@@ -320,7 +342,7 @@ def main(argv=None):
     cifar, cifar_source = load_cifar()
     impls = numpy_impls()
     hidden = [int(h) for h in args.hidden.split(",")]
-    cases, finals = build_cases(impls, hidden, args.quick, cifar)
+    cases, finals = build_cases(impls, hidden, args.quick, cifar, args.iterations_only)
 
     t_start = time.perf_counter()
     for case in cases:
@@ -331,6 +353,8 @@ def main(argv=None):
         for r in range(reps):
             k = r % len(names)
             for name in names[k:] + names[:k]:  # round-robin, rotating start
+                time.sleep(args.settle)  # let the previous run's BLAS / OpenMP threads sleep
+                case.runs[name]()  # then warm this one up (its threads, the CPU), untimed
                 case.times[name].append(case.runs[name]())
     elapsed = time.perf_counter() - t_start
     limiter.restore_original_limits()
@@ -338,9 +362,10 @@ def main(argv=None):
     # ------------------------------------------------------------------ table
     print("\n".join(machine_lines(threads, load_before)))
     print("Notebook train data: %s (%d train rows)" % (cifar_source, len(cifar[0])))
-    print("Medians of %d interleaved repeats (predict: %d, notebook train: %d); times in ms "
-          "per iteration, loss() call, predict call or train call; %.0f s in all.\n"
-          % (args.repeat, min(args.repeat, 5), args.train_repeat, elapsed))
+    print("Medians of %d interleaved repeats (predict: %d, notebook train: %d), each after "
+          "%.2f s of settling and one untimed run; times in ms per iteration, loss() call, predict call or train call; "
+          "%.0f s in all.\n"
+          % (args.repeat, min(args.repeat, 5), args.train_repeat, args.settle, elapsed))
     impl_names = [i.name for i in impls]
     cols = impl_names + ["floor f64", "floor f32"]
     med = {c.name: {k: statistics.median(v) * 1e3 for k, v in c.times.items()} for c in cases}
@@ -371,8 +396,9 @@ def main(argv=None):
             cells.append("%*.2f" % (w2, row[a] / row[b]) if a in row and b in row else "%*s" % (w2, "-"))
         print("%-18s" % case.name + "".join(cells))
 
-    print("\nNotebook train, last run (final loss, last val accuracy): "
-          + "; ".join("%s %.4f %.3f" % (k, *v) for k, v in finals.items()))
+    if finals:
+        print("\nNotebook train, last run (final loss, last val accuracy): "
+              + "; ".join("%s %.4f %.3f" % (k, *v) for k, v in finals.items()))
     print_goal1(med, hidden)
     if args.notebook:
         print_goal3()
