@@ -58,6 +58,10 @@ def affine_forward(x, w, b):
     if b.shape != (w.shape[1],):
         raise ValueError(f"affine_forward: b must have shape ({w.shape[1]},), got shape {b.shape}")
     out = None
+    ###########################################################################
+    # TODO: Implement the affine forward pass. Store the result in out. You   #
+    # will need to reshape the input x into rows, of shape (N, D), first.     #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     out = x.reshape(x.shape[0], D) @ w
     out += b
@@ -66,7 +70,7 @@ def affine_forward(x, w, b):
     return out, cache
 
 
-def affine_backward(dout, cache, compute_dx=True):
+def affine_backward(dout, cache):
     """
     Computes the backward pass for an affine layer.
 
@@ -76,22 +80,22 @@ def affine_backward(dout, cache, compute_dx=True):
       - x: Input data, of shape (N, d_1, ... d_k)
       - w: Weights, of shape (D, M)
       - b: Biases, of shape (M,)
-    - compute_dx: If False, skip the gradient with respect to x and return
-      None in its place (the first layer of a network needs no dx: this saves
-      one of its three matrix multiplications).
 
     Returns a tuple of:
     - dx: Gradient with respect to x, of shape (N, d1, ..., d_k)
-      (None when compute_dx is False)
     - dw: Gradient with respect to w, of shape (D, M)
     - db: Gradient with respect to b, of shape (M,)
     """
     x, w, b = cache
     dx, dw, db = None, None, None
+    ###########################################################################
+    # TODO: Implement the affine backward pass. dx has the shape of x         #
+    # (reshape dout @ w.T back), dw = (x as rows).T @ dout, and db sums dout  #
+    # over the N examples.                                                    #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     x_rows = x.reshape(x.shape[0], -1)
-    if compute_dx:
-        dx = (dout @ w.T).reshape(x.shape)
+    dx = (dout @ w.T).reshape(x.shape)
     dw = x_rows.T @ dout
     db = dout.sum(axis=0)
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -110,6 +114,9 @@ def relu_forward(x):
     - cache: x
     """
     out = None
+    ###########################################################################
+    # TODO: Implement the ReLU forward pass: max(x, 0), elementwise.          #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     out = np.maximum(x, 0)
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -129,6 +136,10 @@ def relu_backward(dout, cache):
     - dx: Gradient with respect to x
     """
     dx, x = None, cache
+    ###########################################################################
+    # TODO: Implement the ReLU backward pass. The gradient passes where the   #
+    # input was positive (x > 0) and is 0 elsewhere, at x == 0 too.           #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     dx = dout * (x > 0)
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -151,6 +162,11 @@ def svm_loss(x, y):
     """
     y = _check_scores_and_labels(x, y, "svm_loss")
     loss, dx = None, None
+    ###########################################################################
+    # TODO: Implement the multiclass SVM loss (margin 1) and its gradient,    #
+    # both averaged over the N examples. Vectorize: pick the correct-class    #
+    # scores with x[np.arange(N), y] rather than looping over examples.       #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     N = x.shape[0]
     rows = np.arange(N)
@@ -184,6 +200,12 @@ def softmax_loss(x, y):
     """
     y = _check_scores_and_labels(x, y, "softmax_loss")
     loss, dx = None, None
+    ###########################################################################
+    # TODO: Implement the softmax loss and its gradient, averaged over the N  #
+    # examples. Shift each row of scores by its maximum first, and compute    #
+    # log-probabilities as shifted - log(sum(exp(shifted))) (log-sum-exp):    #
+    # log(probs) can be log(0) = -inf even when the shift keeps exp finite.   #
+    ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     N = x.shape[0]
     rows = np.arange(N)

@@ -1,8 +1,12 @@
 """Hyperparameter search for the classic TwoLayerNet, in parallel processes.
 
-    configs = grid(hidden_size=[100], learning_rate=[1e-3], reg=[0.1, 0.25, 0.5])
-    results, best_net = search(configs, X_train, y_train, X_val, y_val, n_jobs=2)
+    configs = grid(hidden_size=[50, 80], learning_rate=[1e-4, 3e-4], reg=[0.5, 1.0])
+    results, best_net = search(configs, X_train, y_train, X_val, y_val, n_jobs=2,
+                               num_iters=1000)
     print(format_table(results))
+
+(The values are only an example of the syntax: which ones work well is the
+exercise.)
 
 Each configuration trains one cs231n.classifiers.neural_net.TwoLayerNet, exactly
 as the notebook's loop does: ``np.random.seed(seed)``, then
@@ -23,6 +27,7 @@ import time
 
 import numpy as np
 
+from cs231n._validation import positive_int
 from cs231n.classifiers.neural_net import TwoLayerNet
 from cs231n.snapshots import SnapshotRecorder
 
@@ -30,7 +35,8 @@ from cs231n.snapshots import SnapshotRecorder
 #: arguments override these defaults for every configuration).
 CONFIG_KEYS = ("hidden_size", "learning_rate", "reg", "num_iters", "learning_rate_decay",
                "batch_size", "std", "seed")
-DEFAULTS = {"hidden_size": 100, "learning_rate": 1e-3, "reg": 0.25, "num_iters": 1000,
+#: The defaults are the notebook's default net, where the tuning exercise starts.
+DEFAULTS = {"hidden_size": 50, "learning_rate": 1e-4, "reg": 0.25, "num_iters": 1000,
             "learning_rate_decay": 0.95, "batch_size": 200, "std": 1e-4, "seed": 0}
 
 
@@ -67,8 +73,9 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
     - result: dict with the config, val_acc, train_acc (on the first
       train_acc_rows training rows), final_loss, diverged, iters (iterations
       run), seconds, and stats: the dict that one train() call returns
-      (loss_history, train_acc_history, val_acc_history; with snapshot_every,
-      also snapshot_iters and W1_snapshots, as train records them);
+      (loss_history, train_acc_history, val_acc_history, acc_iters; with
+      snapshot_every, also snapshot_iters and W1_snapshots, as train records
+      them);
     - net: the trained TwoLayerNet.
     """
     if blas_threads is not None:
@@ -91,7 +98,7 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
     chunk = per_epoch * max(1, math.ceil(check_every / per_epoch))
     learning_rate = c["learning_rate"]
     losses = []
-    histories = {"train_acc_history": [], "val_acc_history": []}
+    histories = {"train_acc_history": [], "val_acc_history": [], "acc_iters": []}
     recorder = None
     if snapshot_every is not None:
         recorder = SnapshotRecorder(snapshot_every, max_snapshots)
@@ -110,16 +117,17 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
                               learning_rate_decay=c["learning_rate_decay"], reg=c["reg"],
                               num_iters=n, batch_size=c["batch_size"],
                               snapshot_every=snapshot_step, max_snapshots=n + 1)
+            done = len(losses)
             if recorder is not None:
                 # The chunk recorded every snapshot_every of its own iterations;
                 # keep those that one long call would have kept.
-                done = len(losses)
                 for it, W1 in zip(stats["snapshot_iters"], stats["W1_snapshots"]):
                     if it > 0:
                         recorder.offer(done + it, W1, last=done + it == c["num_iters"])
             losses.extend(stats["loss_history"])
-            for key in histories:
-                histories[key].extend(stats[key])
+            histories["train_acc_history"].extend(stats["train_acc_history"])
+            histories["val_acc_history"].extend(stats["val_acc_history"])
+            histories["acc_iters"].extend(done + it for it in stats["acc_iters"])
             for _ in range(0, n, per_epoch):  # the decays train() applied
                 learning_rate *= c["learning_rate_decay"]
             history = np.asarray(losses, dtype=np.float64)
@@ -213,8 +221,7 @@ def search(configs, X_train, y_train, X_val, y_val, n_jobs=2, seed=0, num_classe
     if len(X_train) != len(y_train) or len(X_val) != len(y_val):
         raise ValueError(f"search: X_train/y_train ({len(X_train)}, {len(y_train)}) and "
                          f"X_val/y_val ({len(X_val)}, {len(y_val)}) must have matching lengths")
-    if int(n_jobs) != n_jobs or n_jobs < 1:
-        raise ValueError(f"search: n_jobs must be a positive integer, got {n_jobs!r}")
+    n_jobs = positive_int(n_jobs, "n_jobs", "search")
     if num_classes is None:
         num_classes = int(max(np.max(y_train), np.max(y_val))) + 1
     base = dict(DEFAULTS, seed=seed, **defaults)

@@ -1,7 +1,12 @@
 """cs231n.layers against hand-computed values and an independent numerical gradient."""
+import inspect
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from cs231n import layers
 from cs231n.layers import (
     affine_backward,
     affine_forward,
@@ -10,6 +15,7 @@ from cs231n.layers import (
     softmax_loss,
     svm_loss,
 )
+from kit.student.regions import find_regions
 from numgrad import max_rel_error, numeric_grad
 
 rng = np.random.default_rng(0)
@@ -48,6 +54,20 @@ def test_affine_backward_numerical(shape):
     assert max_rel_error(db, numeric_grad(loss, b)) < 1e-6
 
 
+def test_layers_have_the_course_signatures():
+    """No kit-only keyword: a course-era classifier calls these exactly as the course's."""
+    expected = {
+        affine_forward: ["x", "w", "b"],
+        affine_backward: ["dout", "cache"],
+        relu_forward: ["x"],
+        relu_backward: ["dout", "cache"],
+        svm_loss: ["x", "y"],
+        softmax_loss: ["x", "y"],
+    }
+    for fn, names in expected.items():
+        assert list(inspect.signature(fn).parameters) == names, fn.__name__
+
+
 def test_affine_forward_rejects_mismatched_weights():
     with pytest.raises(ValueError, match="w must have shape"):
         affine_forward(np.zeros((2, 3)), np.zeros((4, 5)), np.zeros(5))
@@ -69,6 +89,13 @@ def test_relu_backward_numerical_and_masks():
     loss = lambda: np.sum(relu_forward(x)[0] * dout)
     assert max_rel_error(dx, numeric_grad(loss, x)) < 1e-7
     np.testing.assert_array_equal(dx[x < 0], 0.0)
+
+
+def test_relu_backward_passes_no_gradient_at_exactly_zero():
+    """The course's rule is x > 0: at x == 0 (an exact zero, as ReLU layers make) dx is 0."""
+    x = np.array([[0.0, -0.0, 1e-300, -1e-300], [0.0, 2.0, 0.0, -2.0]])
+    dx = relu_backward(np.ones_like(x), relu_forward(x)[1])
+    np.testing.assert_array_equal(dx, [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
 
 
 def test_svm_loss_hand_computed():
@@ -119,3 +146,27 @@ def test_losses_reject_bad_labels(loss_fn):
         loss_fn(x, np.array([0, 1, 4]))
     with pytest.raises(TypeError, match="integer class labels"):
         loss_fn(x, np.array([0.0, 1.0, 2.0]))
+
+
+def todo_banners(path):
+    """For each student region of the file at path: the text of the TODO box just above it."""
+    lines = Path(path).read_text().splitlines()
+    banners = []
+    for start, _ in find_regions(lines):
+        end = start - 1
+        assert re.fullmatch(r"\s*#{40,}", lines[end]), f"{path}:{start + 1}: no TODO box above the region"
+        top = end - 1
+        while not re.fullmatch(r"\s*#{40,}", lines[top]):
+            assert lines[top].strip().startswith("#") and lines[top].rstrip().endswith("#"), lines[top]
+            top -= 1
+        assert len({len(line) for line in lines[top:end + 1]}) == 1, f"{path}:{top + 1}: ragged box"
+        banners.append(" ".join(line.strip(" #") for line in lines[top + 1:end]))
+    return banners
+
+
+def test_every_region_has_a_todo_box_that_says_what_to_compute():
+    banners = todo_banners(layers.__file__)
+    assert len(banners) == 6  # one region per function
+    for banner, hint in zip(banners, ["reshape the input x into rows", "dx has the shape of x",
+                                      "max(x, 0)", "(x > 0)", "np.arange(N), y]", "log-sum-exp"]):
+        assert banner.startswith("TODO: ") and hint in banner, banner

@@ -1,9 +1,15 @@
 """The classic TwoLayerNet: course reference numbers, gradients, training and its traps."""
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from cs231n.classifiers import neural_net
 from cs231n.classifiers.neural_net import TwoLayerNet
+from kit.student.regions import STUB, find_regions, indentation, region_keys
 from numgrad import max_rel_error, numeric_grad
+from test_layers import todo_banners
 
 CORRECT_SCORES = np.array([
     [-0.81233741, -1.27654624, -0.70335995],
@@ -70,6 +76,22 @@ def test_epochs_are_whole_iterations_and_decay_the_learning_rate():
     stats = net.train(X, y, X, y, num_iters=10, batch_size=200)
     assert len(stats["train_acc_history"]) == len(range(0, 10, 2)) == 5
     assert len(stats["val_acc_history"]) == 5
+    assert stats["acc_iters"] == [0, 2, 4, 6, 8]
+    assert all(type(it) is int for it in stats["acc_iters"])
+
+
+def test_acc_iters_name_the_iteration_of_each_accuracy_record():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((70, 6))
+    y = rng.integers(3, size=70)
+    np.random.seed(0)
+    net = TwoLayerNet(6, 8, 3, std=1e-2)
+    # 70 // 20 = 3 iterations per epoch; a batch larger than the data gives 1
+    stats = net.train(X, y, X, y, num_iters=11, batch_size=20)
+    assert stats["acc_iters"] == [0, 3, 6, 9]
+    assert len(stats["train_acc_history"]) == len(stats["val_acc_history"]) == 4
+    stats = net.train(X, y, X, y, num_iters=4, batch_size=100)
+    assert stats["acc_iters"] == [0, 1, 2, 3]
 
 
 def test_learning_rate_decays_once_per_epoch():
@@ -101,17 +123,24 @@ def test_predict_returns_argmax_labels():
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="hidden_size"):
-        TwoLayerNet(4, 0, 3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="TwoLayerNet: hidden_size must be a positive integer"):
+            TwoLayerNet(4, bad, 3)
+    with pytest.raises(ValueError, match="input_size"):
+        TwoLayerNet(-4, 10, 3)
+    assert TwoLayerNet(4.0, 10, np.int64(3)).params["W2"].shape == (10, 3)
     net, X, y = toy()
     with pytest.raises(ValueError, match="y must have shape"):
         net.train(X, y[:3], X, y)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="train: batch_size must be a positive integer"):
+            net.train(X, y, X, y, batch_size=bad)
 
 
 def test_snapshots_are_off_by_default():
     net, X, y = toy()
     stats = net.train(X, y, X, y, num_iters=5)
-    assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history"}
+    assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history", "acc_iters"}
 
 
 def test_snapshots_record_W1_at_the_chosen_iterations():
@@ -145,3 +174,125 @@ def test_snapshot_arguments_are_checked():
     net, X, y = toy()
     with pytest.raises(ValueError, match="snapshot_every"):
         net.train(X, y, X, y, num_iters=2, snapshot_every=0)
+
+
+# ----------------------------------------------------------------------------
+# Unwritten regions: train() says what is missing
+# ----------------------------------------------------------------------------
+
+NET_SOURCE = Path(neural_net.__file__).read_text()
+# The regions of neural_net.py by key (method, order in it), as the grader matches them.
+FORWARD, LOSS, BACKWARD = (("TwoLayerNet.loss", k) for k in range(3))
+MINIBATCH, UPDATE = (("TwoLayerNet.train", k) for k in range(2))
+PREDICT = ("TwoLayerNet.predict", 0)
+
+
+def net_with_stubs(*keys):
+    """TwoLayerNet from neural_net.py with the given regions emptied, as the student kit has them."""
+    lines = NET_SOURCE.splitlines()
+    regions = find_regions(lines)
+    found = dict(zip(region_keys(lines, regions), regions))
+    assert sorted(found) == sorted([FORWARD, LOSS, BACKWARD, MINIBATCH, UPDATE, PREDICT])
+    for start, end in sorted((found[k] for k in keys), reverse=True):
+        lines[start + 1:end] = [indentation(lines[start]) + line for line in STUB]
+    module = types.ModuleType("neural_net_stubbed")
+    exec(compile("\n".join(lines), "neural_net_stubbed.py", "exec"), module.__dict__)
+    return module.TwoLayerNet
+
+
+def toy_train(cls):
+    np.random.seed(0)
+    net = cls(4, 10, 3, std=1e-1)
+    np.random.seed(1)
+    X = 10 * np.random.randn(5, 4)
+    return net.train(X, np.array([0, 1, 2, 2, 1]), X, np.array([0, 1, 2, 2, 1]), num_iters=3)
+
+
+def test_stubbed_source_is_the_kit_itself():
+    assert toy_train(net_with_stubs())["loss_history"] == toy_train(TwoLayerNet)["loss_history"]
+
+
+@pytest.mark.parametrize("stubs, message", [
+    ((FORWARD, LOSS, BACKWARD, MINIBATCH, UPDATE, PREDICT),
+     r"X_batch or y_batch is None: sample a minibatch in TwoLayerNet.train"),
+    ((FORWARD, LOSS, BACKWARD), r"loss\(\) returned None as the loss: write the forward pass and "
+                                r"the loss in TwoLayerNet.loss \(cs231n/classifiers/neural_net.py\)"),
+    ((LOSS, BACKWARD), r"loss\(\) returned None as the loss"),
+    ((BACKWARD,), r"loss\(\) returned no gradient for W1, b1, W2, b2: write the backward pass"),
+    ((PREDICT,), r"predict\(\) returned None: write TwoLayerNet.predict"),
+])
+def test_unwritten_regions_are_named(stubs, message):
+    with pytest.raises(NotImplementedError, match=message):
+        toy_train(net_with_stubs(*stubs))
+
+
+def test_a_missing_gradient_is_named():
+    net, X, y = toy()
+    original = net.loss
+
+    def loss(Xb, y=None, reg=0.0):
+        out = original(Xb, y, reg)
+        if y is not None:
+            del out[1]["b1"]
+        return out
+
+    net.loss = loss
+    with pytest.raises(NotImplementedError, match=r"no gradient for b1: write the backward pass"):
+        net.train(X, y, X, y, num_iters=2)
+
+
+# ----------------------------------------------------------------------------
+# Drop-in: course-signature layers under this classifier
+# ----------------------------------------------------------------------------
+
+def course_affine_forward(x, w, b):
+    return x.reshape(x.shape[0], -1).dot(w) + b, (x, w, b)
+
+
+def course_affine_backward(dout, cache):
+    x, w, b = cache
+    return dout.dot(w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T.dot(dout), np.sum(dout, axis=0)
+
+
+def course_relu_forward(x):
+    return np.maximum(0, x), x
+
+
+def course_relu_backward(dout, cache):
+    dx = dout.copy()
+    dx[cache <= 0] = 0
+    return dx
+
+
+def course_softmax_loss(x, y):
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    N = x.shape[0]
+    dx = np.exp(log_probs)
+    dx[np.arange(N), y] -= 1
+    return -np.sum(log_probs[np.arange(N), y]) / N, dx / N
+
+
+def test_course_signature_layers_work_under_the_kit_net(monkeypatch):
+    """The net calls its layers with the course's signatures only (no kit-only keyword)."""
+    for name in ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss"):
+        monkeypatch.setattr(neural_net, name, globals()["course_" + name])
+    net, X, y = toy()
+    assert np.sum(np.abs(net.loss(X) - CORRECT_SCORES)) < 1e-7
+    loss, grads = net.loss(X, y, reg=0.05)
+    assert abs(loss - 1.30378789133) < 1e-12
+    for name, param in net.params.items():
+        num = numeric_grad(lambda: net.loss(X, y, reg=0.05)[0], param)
+        assert max_rel_error(num, grads[name]) < 1e-7, name
+    stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100)
+    assert stats["loss_history"][-1] < 0.02
+
+
+def test_every_region_has_a_todo_box_that_says_what_to_compute():
+    banners = todo_banners(neural_net.__file__)
+    hints = ["affine_forward and relu_forward", "no factor one-half", "2 * reg * W",
+             "with replacement (np.random.choice)", "-learning_rate times its gradient",
+             "the class of the highest"]
+    assert len(banners) == len(hints)
+    for banner, hint in zip(banners, hints):
+        assert banner.startswith("TODO: ") and hint in banner, banner

@@ -1,9 +1,16 @@
 """cs231n.tuning: the parallel search gives the results of plain sequential training."""
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
+from cs231n import tuning
 from cs231n.classifiers.neural_net import TwoLayerNet
 from cs231n.tuning import best_result, format_table, grid, search
+from kit.student.regions import find_regions
+
+KIT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def problem(N=300, D=20, C=3, seed=0):
@@ -76,6 +83,9 @@ def test_bad_config_keys_are_named():
         grid(momentum=[0.9])
     with pytest.raises(ValueError, match="'hidden'"):
         search([dict(hidden_size=10)], X, y, Xv, yv, n_jobs=1, hidden=5)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="search: n_jobs must be a positive integer"):
+            search([dict(hidden_size=10)], X, y, Xv, yv, n_jobs=bad)
 
 
 def test_format_table_lists_every_config():
@@ -97,8 +107,10 @@ def test_histories_and_snapshots_equal_one_long_train_call():
     best = best_result(results)
     assert best_net is not None and best["val_acc"] == max(r["val_acc"] for r in results)
     net, stats = sequential(X, y, Xv, yv, **best["config"], snapshot_every=4)
-    for key in ("loss_history", "train_acc_history", "val_acc_history", "snapshot_iters"):
+    for key in ("loss_history", "train_acc_history", "val_acc_history", "acc_iters",
+                "snapshot_iters"):
         assert best["stats"][key] == stats[key], key
+    assert stats["acc_iters"] == [0, 6, 12, 18, 24]  # one record per epoch, across the chunks
     assert stats["snapshot_iters"] == [0, 4, 8, 12, 16, 20, 24, 25]
     for ours, theirs in zip(best["stats"]["W1_snapshots"], stats["W1_snapshots"]):
         np.testing.assert_array_equal(ours, theirs)
@@ -119,3 +131,18 @@ def test_snapshots_are_thinned_like_train_and_kept_when_a_run_diverges():
     results, best_net = search([bad], X, y, Xv, yv, n_jobs=1, snapshot_every=2, **COMMON)
     assert results[0]["diverged"] and best_net is None and best_result(results) is None
     assert len(results[0]["stats"]["loss_history"]) == results[0]["iters"]
+
+
+def test_the_module_does_not_hand_out_the_notebooks_reference_answer():
+    """tuning.py ships to students; the reference configuration lives in the notebook's solution only."""
+    nb = nbformat.read(KIT_ROOT / "notebooks/two_layer_net.ipynb", as_version=4)
+    cells = [c for c in nb.cells if "solution" in c.metadata.get("tags", []) and "search(" in c.source]
+    assert len(cells) == 1, "the tuning cell of two_layer_net.ipynb is one solution cell calling search"
+    lines = cells[0].source.splitlines()
+    solution = [line for s, e in find_regions(lines) for line in lines[s + 1:e]]
+    answer = [" ".join(line.split()) for line in solution if "grid(" in line]
+    assert answer, "the reference answer builds its configurations with grid(...)"
+    source = " ".join(Path(tuning.__file__).read_text().split())
+    for line in answer:
+        assert line not in source
+    assert tuning.DEFAULTS["hidden_size"] == 50 and tuning.DEFAULTS["learning_rate"] == 1e-4

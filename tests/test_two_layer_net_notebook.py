@@ -4,9 +4,10 @@ The notebook's check cells start with a `# Check: <name>` line; each planted bug
 must make the run fail, and the first failed cell must be the check meant to
 catch it. Planted runs stop right after that check cell to stay fast.
 """
+import nbformat
 import pytest
 
-from nbval_run import Plant, assert_plant_caught, check_names, run_nbval
+from nbval_run import KIT_ROOT, Plant, assert_plant_caught, check_names, code_cell_number, run_nbval
 
 NOTEBOOK = "notebooks/two_layer_net.ipynb"
 LAYERS = "cs231n/layers.py"
@@ -15,15 +16,18 @@ NET = "cs231n/classifiers/neural_net.py"
 PLANTED_BUGS = {
     # check name -> the bug it must catch
     "toy scores": Plant(LAYERS, "out = np.maximum(x, 0)", "out = np.abs(x)"),
+    # affine_forward without the reshape passes the toy checks (their inputs are rows already)
+    "affine_forward on images": Plant(LAYERS, "out = x.reshape(x.shape[0], D) @ w", "out = x @ w"),
     "toy loss": Plant(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * ("),
     "large scores": Plant(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x.copy()"),
     "toy gradients": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()"),
-    "toy training": Plant(NET, "param -= learning_rate * grads[name]",
-                          "param += learning_rate * grads[name]"),
+    # x >= 0 passes the numerical gradient check (the ReLU's inputs there are never exactly 0)
+    "relu_backward at zero": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)"),
+    "toy training": Plant(NET, "param -= step", "param += step"),
     "data": Plant(NOTEBOOK, "num_test=1000,", "num_test=1000, subtract_mean=False,"),
     "default net": Plant(NET, "iterations_per_epoch = max(num_train // batch_size, 1)",
                          "iterations_per_epoch = max(num_train / batch_size, 1)"),
-    "best_net": Plant(NOTEBOOK, "num_iters = 3000 if full_data else 1000",
+    "best_net": Plant(NOTEBOOK, "num_iters = 4000 if full_data else 250",
                       "num_iters = 3 if full_data else 1"),
     "answer format": Plant(NOTEBOOK, "inline_question_answer = [1, 3]",
                            "inline_question_answer = '1 and 3'"),
@@ -54,3 +58,50 @@ def test_planted_bug_fails_its_check(tmp_path, check):
 
 def test_every_check_cell_has_a_planted_bug():
     assert check_names(NOTEBOOK) == set(PLANTED_BUGS), "each check cell needs a planted-bug test"
+
+
+# Mistakes whose check must also say what is wrong: check name -> (the mistake, what the
+# failure must say).
+EXPLAINED_BUGS = {
+    "half L2": ("toy loss", Plant(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * ("),
+                "your loss uses 0.5 * reg * sum(W**2); this notebook's network regularizes with "
+                "reg * (np.sum(W1 * W1) + np.sum(W2 * W2)), with no 0.5"),
+    "no shift": ("large scores", PLANTED_BUGS["large scores"], "softmax_loss overflows on large scores"),
+    "log of probabilities": (
+        "large scores",
+        Plant(LAYERS, "log_probs = shifted[rows, y] - np.log(sum_exp[:, 0])",
+              "log_probs = np.log(exp_scores[rows, y] / sum_exp[:, 0])"),
+        "with a finite gradient: not an overflow, but log(0)"),
+    "relu x >= 0": ("relu_backward at zero", PLANTED_BUGS["relu_backward at zero"],
+                    "at x == 0 exactly it is 0 (use x > 0, not x >= 0)"),
+    "no reshape": ("affine_forward on images", PLANTED_BUGS["affine_forward on images"],
+                   "reshape x to (N, D) rows first"),
+}
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("bug", sorted(EXPLAINED_BUGS))
+def test_the_check_explains_the_mistake(tmp_path, bug):
+    check, plant, message = EXPLAINED_BUGS[bug]
+    marker = f"# Check: {check}\n"
+    result = run_nbval(NOTEBOOK, tmp_path, plants=[plant], last_marker=marker)
+    assert result.returncode != 0 and result.failed, result.output[-3000:]
+    assert result.failed[0] == code_cell_number(result.notebook, marker), result.output[-3000:]
+    flat = " ".join(result.output.split())
+    assert message in flat, f"the failure of {check!r} should say {message!r}:\n{result.output[-3000:]}"
+
+
+def test_the_intro_says_the_stored_outputs_are_the_references():
+    nb = nbformat.read(KIT_ROOT / NOTEBOOK, as_version=4)
+    intro = " ".join(nb.cells[0].source.split())
+    assert "The outputs stored in this notebook are the reference solution's." in intro
+
+
+def test_check_cells_keep_their_execution_counts_and_outputs():
+    nb = nbformat.read(KIT_ROOT / NOTEBOOK, as_version=4)
+    checks = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# Check: ")]
+    assert len(checks) == len(PLANTED_BUGS)
+    for cell in checks:
+        assert cell.execution_count is not None and cell.outputs, cell.source.splitlines()[0]
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert "OK" in text or "recorded" in text, cell.source.splitlines()[0]

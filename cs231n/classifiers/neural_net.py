@@ -1,6 +1,7 @@
 """The classic two-layer network of the assignment, trained by minibatch SGD."""
 import numpy as np
 
+from cs231n._validation import positive_int
 from cs231n.layers import (
     affine_backward,
     affine_forward,
@@ -9,6 +10,29 @@ from cs231n.layers import (
     softmax_loss,
 )
 from cs231n.snapshots import SnapshotRecorder
+
+
+def _check_loss_result(result, params):
+    """
+    Check what loss(X_batch, y_batch, reg) gave train(): when a part of
+    TwoLayerNet.loss is still to be written, say which, instead of failing
+    later deep inside NumPy.
+    """
+    where = "TwoLayerNet.loss (cs231n/classifiers/neural_net.py)"
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"train: loss(X_batch, y_batch, reg) must return a tuple (loss, grads), "
+                        f"got {type(result).__name__}; see {where}")
+    loss, grads = result
+    if loss is None:
+        raise NotImplementedError(f"train: loss() returned None as the loss: write the forward "
+                                  f"pass and the loss in {where}")
+    if not isinstance(grads, dict):
+        raise TypeError(f"train: loss() must return grads as a dict, got {type(grads).__name__}")
+    missing = [name for name in params if grads.get(name) is None]
+    if missing:
+        raise NotImplementedError(f"train: loss() returned no gradient for {', '.join(missing)}: "
+                                  f"write the backward pass in {where}")
+    return loss, grads
 
 
 class TwoLayerNet(object):
@@ -55,10 +79,9 @@ class TwoLayerNet(object):
           the course) or float32. The weights are drawn in float64 and
           rounded, so both dtypes start from the same random draws.
         """
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("output_size", output_size)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
+        input_size = positive_int(input_size, "input_size", "TwoLayerNet")
+        hidden_size = positive_int(hidden_size, "hidden_size", "TwoLayerNet")
+        output_size = positive_int(output_size, "output_size", "TwoLayerNet")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"TwoLayerNet: dtype must be float32 or float64, got {dtype}")
@@ -90,6 +113,7 @@ class TwoLayerNet(object):
           samples.
         - grads: Dictionary mapping parameter names to gradients of those parameters
           with respect to the loss function; has the same keys as self.params.
+          Each call returns new gradient arrays (the caller may keep them).
         """
         W1, b1 = self.params["W1"], self.params["b1"]
         W2, b2 = self.params["W2"], self.params["b2"]
@@ -97,6 +121,12 @@ class TwoLayerNet(object):
 
         # Compute the forward pass
         scores = None
+        #############################################################################
+        # TODO: Perform the forward pass, computing the class scores for the input. #
+        # Store the result in the scores variable, which should be an array of      #
+        # shape (N, C). Build it from affine_forward and relu_forward               #
+        # (cs231n/layers.py) and keep their caches: the backward pass needs them.   #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         a1, fc1_cache = affine_forward(X, W1, b1)
         h1, relu_cache = relu_forward(a1)
@@ -109,20 +139,59 @@ class TwoLayerNet(object):
 
         # Compute the loss
         loss = None
+        #############################################################################
+        # TODO: Finish the forward pass, and compute the loss. This should include  #
+        # both the data loss and L2 regularization for W1 and W2. Store the result  #
+        # in the variable loss, which should be a scalar. Use the Softmax           #
+        # classifier loss (softmax_loss). The L2 term of this network is            #
+        # reg * (np.sum(W1 * W1) + np.sum(W2 * W2)), with no factor one-half.       #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         data_loss, dscores = softmax_loss(scores, y)
-        loss = data_loss + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+
+        def sum_sq(W):
+            # In float32, np.vdot sums the squares in one pass, with no temporary W * W;
+            # float64 keeps np.sum(W * W): the course's toy loss, bit for bit.
+            return np.sum(W * W) if W.dtype == np.float64 else np.vdot(W, W)
+
+        loss = data_loss + reg * (sum_sq(W1) + sum_sq(W2))
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         # Backward pass: compute gradients
         grads = {}
+        #############################################################################
+        # TODO: Compute the backward pass, computing the derivatives of the weights #
+        # and biases. Store the results in the grads dictionary. For example,       #
+        # grads['W1'] should store the gradient on W1, and be a matrix of same size #
+        # Go back through the layers (affine_backward, relu_backward) with the      #
+        # caches of the forward pass, and add the gradient of the L2 term to        #
+        # grads['W1'] and grads['W2']: with no one-half, it is 2 * reg * W.         #
+        #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)
         da1 = relu_backward(dh1, relu_cache)
-        _, grads["W1"], grads["b1"] = affine_backward(da1, fc1_cache, compute_dx=False)
+        # The first layer: its input X needs no gradient, so dW1 and db1 are computed
+        # here, without affine_backward's dX = da1 @ W1.T (a product as large as the
+        # forward one). X_rows.T is a transposed view of C-ordered rows, which BLAS
+        # reads in place (no transposed copy of X).
+        X_rows = X.reshape(X.shape[0], -1)
+        # A new D x H array at every iteration costs page faults that take about as long
+        # as the product itself, so dW1 goes into the array of an old gradient when
+        # train() has handed it back (self._spare_grads, see its update) and into a new
+        # array otherwise: what a caller keeps is never overwritten.
+        spare, self._spare_grads = getattr(self, "_spare_grads", None), None
+        dW1 = spare.get("W1") if spare else None
+        if dW1 is not None and (dW1.shape != W1.shape or dW1.dtype != da1.dtype):
+            dW1 = None
+        grads["W1"] = np.matmul(X_rows.T, da1, out=dW1)
+        grads["b1"] = da1.sum(axis=0)
         if reg:
             grads["W2"] += 2 * reg * W2
-            grads["W1"] += 2 * reg * W1
+            # 2 * reg * W1 goes into one scratch array that the net keeps for it.
+            scratch = getattr(self, "_scratch", None)
+            if scratch is None or scratch.shape != W1.shape or scratch.dtype != W1.dtype:
+                scratch = self._scratch = np.empty_like(W1)
+            grads["W1"] += np.multiply(W1, 2 * reg, out=scratch)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads
@@ -142,8 +211,7 @@ class TwoLayerNet(object):
 
         When X holds float32 (or float64) data, the parameters are first cast
         to that dtype, so that float32 data trains in float32 (about twice as
-        fast as float64). Each minibatch is gathered into one preallocated
-        buffer (np.take), which X_batch refers to.
+        fast as float64).
 
         Inputs:
         - X: A numpy array of shape (N, D) giving training data.
@@ -164,27 +232,26 @@ class TwoLayerNet(object):
 
         Returns:
         A dictionary with keys loss_history (one loss per iteration),
-        train_acc_history and val_acc_history (one accuracy per epoch).
-        With snapshot_every, also snapshot_iters (the iteration of each
-        snapshot) and W1_snapshots (the matching copies of W1).
+        train_acc_history and val_acc_history (one accuracy per epoch), and
+        acc_iters (the iteration, 0, iterations_per_epoch, ..., at which each
+        of those accuracies was measured). With snapshot_every, also
+        snapshot_iters (the iteration of each snapshot) and W1_snapshots (the
+        matching copies of W1).
         """
         num_train = X.shape[0]
         if y.shape != (num_train,):
             raise ValueError(f"train: y must have shape ({num_train},) to match X, got {y.shape}")
-        if batch_size < 1:
-            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
+        batch_size = positive_int(batch_size, "batch_size", "train")
         iterations_per_epoch = max(num_train // batch_size, 1)
         if X.dtype in (np.float32, np.float64):
             for name, param in list(self.params.items()):
                 if param.dtype != X.dtype:
                     self.params[name] = param.astype(X.dtype)
-        # One buffer for all minibatches: filling it with np.take avoids a new
-        # batch_size x D array (and its page faults) at every iteration.
-        X_batch_buffer = np.empty((batch_size,) + X.shape[1:], dtype=X.dtype)
 
         loss_history = []
         train_acc_history = []
         val_acc_history = []
+        acc_iters = []
         recorder = None
         if snapshot_every is not None:
             recorder = SnapshotRecorder(snapshot_every, max_snapshots)
@@ -193,19 +260,44 @@ class TwoLayerNet(object):
         for it in range(num_iters):
             X_batch = None
             y_batch = None
+            #########################################################################
+            # TODO: Create a random minibatch of training data and labels, storing  #
+            # them in X_batch and y_batch respectively. Sample batch_size indices   #
+            # from range(num_train) with replacement (np.random.choice), so that    #
+            # your minibatches are the reference's for the same random seed.        #
+            #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             idx = np.random.choice(num_train, batch_size, replace=True)
+            # The rows are gathered into one buffer for all iterations (X[idx] would make
+            # a new batch_size x D array each time). np.take with mode="raise" would
+            # write them to a temporary first; the indices are valid, so "clip" is safe.
+            if it == 0:
+                X_batch_buffer = np.empty((batch_size,) + X.shape[1:], dtype=X.dtype)
             X_batch = np.take(X, idx, axis=0, out=X_batch_buffer, mode="clip")
             y_batch = y[idx]
             # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
+            if X_batch is None or y_batch is None:
+                raise NotImplementedError("train: X_batch or y_batch is None: sample a minibatch in "
+                                          "TwoLayerNet.train (cs231n/classifiers/neural_net.py)")
             # Compute loss and gradients using the current minibatch
-            loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
+            loss, grads = _check_loss_result(self.loss(X_batch, y=y_batch, reg=reg), self.params)
             loss_history.append(loss)
 
+            #########################################################################
+            # TODO: Use the gradients in the grads dictionary to update the         #
+            # parameters of the network (stored in the dictionary self.params)      #
+            # using stochastic gradient descent: each parameter takes a step of     #
+            # -learning_rate times its gradient. Update the arrays in place.        #
+            #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             for name, param in self.params.items():
-                param -= learning_rate * grads[name]
+                step = grads[name]
+                step *= learning_rate  # in place: no temporary array as large as W1
+                param -= step
+            # These gradient arrays are no longer needed: the next loss() call may write
+            # its dW1 into them instead of a new array.
+            self._spare_grads = grads
             # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
             if verbose and it % 100 == 0:
@@ -213,10 +305,15 @@ class TwoLayerNet(object):
 
             # Every epoch, check train and val accuracy and decay learning rate.
             if it % iterations_per_epoch == 0:
-                train_acc = (self.predict(X_batch) == y_batch).mean()
-                val_acc = (self.predict(X_val) == y_val).mean()
+                train_pred, val_pred = self.predict(X_batch), self.predict(X_val)
+                if train_pred is None or val_pred is None:
+                    raise NotImplementedError("train: predict() returned None: write "
+                                              "TwoLayerNet.predict (cs231n/classifiers/neural_net.py)")
+                train_acc = (train_pred == y_batch).mean()
+                val_acc = (val_pred == y_val).mean()
                 train_acc_history.append(train_acc)
                 val_acc_history.append(val_acc)
+                acc_iters.append(it)
                 learning_rate *= learning_rate_decay
 
             if recorder is not None:
@@ -226,6 +323,7 @@ class TwoLayerNet(object):
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,
             "val_acc_history": val_acc_history,
+            "acc_iters": acc_iters,
         }
         if recorder is not None:
             stats["snapshot_iters"] = recorder.iters
@@ -248,6 +346,10 @@ class TwoLayerNet(object):
           to have class c, where 0 <= c < C.
         """
         y_pred = None
+        ###########################################################################
+        # TODO: Implement this function; it should be VERY simple! The scores of  #
+        # loss(X) hold one row per data point: take the class of the highest.     #
+        ###########################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         y_pred = np.argmax(self.loss(X), axis=1)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
