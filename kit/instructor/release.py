@@ -41,7 +41,7 @@ def release_text(rel, text):
 
 
 def graded_table(src):
-    """A markdown table of the points per student file, from the check notebooks' metadata."""
+    """A markdown table of the points per student file and notebook, from the checks' metadata."""
     points = {}
     for path in sorted((Path(src) / CHECKS).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
@@ -51,10 +51,18 @@ def graded_table(src):
             files = re.findall(r"cs231n/[\w/]+\.py", str(meta.get("exercises", ""))) or ["other"]
             hidden = meta.get("visibility", "visible") != "visible"
             for rel in files:
-                entry = points.setdefault(rel, [0.0, 0.0])
+                entry = points.setdefault(f"`{rel}`", [0.0, 0.0])
                 entry[hidden] += float(meta["points"]) / len(files)
+    for path in sorted((Path(src) / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.get("metadata", {})
+            if cell.cell_type == "code" and "points" in meta:
+                hidden = meta.get("visibility", "visible") != "visible"
+                entry = points.setdefault(f"`notebooks/{path.name}` (its `# Check:` cells, run again on "
+                                          f"CIFAR-10 when the notebooks are graded)", [0.0, 0.0])
+                entry[hidden] += float(meta["points"])
     rows = ["| file | points (checks like the notebook's) | points (hidden checks) |", "|---|---|---|"]
-    rows += [f"| `{rel}` | {shown:g} | {hidden:g} |" for rel, (shown, hidden) in sorted(points.items())]
+    rows += [f"| {rel} | {shown:g} | {hidden:g} |" for rel, (shown, hidden) in sorted(points.items())]
     total = [sum(v[k] for v in points.values()) for k in (0, 1)]
     rows.append(f"| all | {total[0]:g} | {total[1]:g} |")
     return "\n".join(rows)
