@@ -197,7 +197,33 @@ while True:
 @needs_bwrap
 def test_a_sleeping_cell_hits_the_wall_clock_backstop(sandbox):
     out = sandbox.run("import time\ntime.sleep(100)", cpu_limit=1, wall_limit=3)
-    assert out.status == "timeout" and "did not finish in 3 s" in out.error
+    assert out.status == "timeout" and "did not finish: 3 s without running" in out.error
+
+
+@needs_bwrap
+def test_waiting_for_a_cpu_is_not_idling(kit):
+    """
+    On a machine crowded beyond its cores, a cell that keeps computing is not taken for a stuck one.
+
+    The hogs run in sessions of their own: with the kernel's autogroups, a session shares the
+    CPUs as one, and the sandbox has its own session too.
+    """
+    hogs = [subprocess.Popen(["python3", "-c", "while True: pass"], start_new_session=True) for _ in range(6)]
+    time.sleep(0.5)
+    try:
+        with Sandbox(KitView(kit), bwrap_isolation(), Limits(cell_timeout=10, memory_mb=1024)) as box:
+            box.start()
+            out = box.run("""
+import time
+start = time.process_time()
+while time.process_time() - start < 1.0:
+    pass
+emit(done=1)""", cpu_limit=10, wall_limit=1)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    assert out.status == "ok", out.error
+    assert out.wall > 2  # it took longer than its backstop, all of it computing or waiting for a CPU
 
 
 @needs_bwrap

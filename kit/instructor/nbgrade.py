@@ -40,7 +40,7 @@ import nbformat
 from kit.instructor.cells import plain_cells
 from kit.instructor.compare import HIDDEN, CheckResult
 from kit.instructor.nbval_sandbox import CONFIG_VARIABLE
-from kit.instructor.sandbox import Aborted, GraderFailure
+from kit.instructor.sandbox import HARD_WALL_FACTOR, Aborted, GraderFailure
 
 DATA_MOUNT = "/kit/datasets/cifar-10-batches-py"
 BATCHES = ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch", "batches.meta"]
@@ -308,7 +308,8 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
         config.write_text(json.dumps({"command": prefix, "connection_dir": str(connection),
                                       "results": str(results), "owner": sandbox.host_user()}),
                           encoding="utf-8")
-        wall = limits.cell_wall(gnb.cpu_limit) + 60
+        backstop = limits.cell_wall(gnb.cpu_limit) + 60   # seconds neither running nor waiting for a CPU
+        wall = HARD_WALL_FACTOR * backstop
         cmd = [sys.executable, "-m", "pytest", "-p", "kit.instructor.nbval_sandbox", "--nbval", str(path),
                "-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
                "-o", "addopts=", "-q", "--color=no", "--nbval-cell-timeout", str(int(wall)),
@@ -320,7 +321,9 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
         env.update(env_extra or {})
         proc = subprocess.Popen(cmd, cwd=cwd or str(work), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        sandbox.tree_root = proc.pid
         start, timed_out, log = time.monotonic(), None, bytearray()
+        start_wait = sandbox.waiting_seconds()
 
         def drain():
             for chunk in iter(lambda: proc.stdout.read(65536), b""):
@@ -332,11 +335,10 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
             if abort.wait(0.2):
                 _kill(proc)
                 raise Aborted()
-            used = sandbox.cpu_seconds() if sandbox.cgroup is not None else None
-            waited = time.monotonic() - start
-            if (used is not None and used > gnb.cpu_limit) or waited > wall:
-                timed_out = (f"the notebook used more than its {gnb.cpu_limit:.0f} s of CPU" if used is not None
-                             and used > gnb.cpu_limit else f"the notebook ran longer than {wall:.0f} s")
+            waited, used, idle = sandbox.idle_since(start, 0.0, start_wait)
+            if used > gnb.cpu_limit or idle > backstop or waited > wall:
+                timed_out = (f"the notebook used more than its {gnb.cpu_limit:.0f} s of CPU" if used > gnb.cpu_limit
+                             else f"the notebook stopped running for more than {backstop:.0f} s")
                 _kill(proc)
                 break
         proc.wait()

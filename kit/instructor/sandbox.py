@@ -56,6 +56,7 @@ MAX_QUEUED = 128 * 2**20           # all reply lines not yet read
 PASS_ENV = ("OPENBLAS_CORETYPE",)  # machine settings the sandbox keeps
 STARTUP_WALL = 90.0                # seconds for the sandbox to start and pass its probe
 PROBE = "import numpy\n"
+HARD_WALL_FACTOR = 20              # a cell stops at this many times its backstop, whatever the load
 
 
 class GraderFailure(Exception):
@@ -71,8 +72,9 @@ class Limits:
     """
     Resource limits of one submission.
 
-    - cell_timeout: CPU seconds one check cell may use (wall-clock backstop:
-      2 x cell_timeout + 5 s, for code that sleeps or blocks).
+    - cell_timeout: CPU seconds one check cell may use; a cell that sleeps or
+      blocks stops after 2 x cell_timeout + 5 s without running (time spent
+      waiting for a CPU on a loaded machine does not count).
     - timeout: CPU seconds all cells of a submission may use together.
     - memory_mb: memory of a sandbox as a whole (memory cgroup: processes,
       /tmp and page cache), and the address space of each process.
@@ -258,6 +260,7 @@ class Sandbox:
         self.sandboxed_dir = Path(sandboxed_dir)
         self.proc = self.cgroup = self.scratch = None
         self.start_seconds = None  # from start() to a passed probe
+        self.tree_root = None      # without a cgroup: the process whose tree is the sandbox (kernel mode)
         self.replies = queue.Queue()
         self.stderr = bytearray()
         self._readers = []
@@ -478,7 +481,26 @@ class Sandbox:
             used = self.cgroup.cpu_seconds()
             if used is not None:
                 return used
-        return _tree_cpu(self.proc.pid) if self.proc else 0.0
+        root = self.proc.pid if self.proc else self.tree_root
+        return _tree_cpu(root) if root else 0.0
+
+    def waiting_seconds(self):
+        """
+        Time the sandbox's threads spent ready to run but waiting for a CPU, so far.
+
+        What a loaded machine adds to a cell's wall-clock time: the backstop for
+        cells that sleep counts wall time minus CPU time minus this, so that
+        other processes on the machine cannot make a correct cell look stuck.
+        """
+        root = self.proc.pid if self.proc else self.tree_root
+        pids = self.cgroup.pids() if self.cgroup is not None else (_tree_pids(root) if root else ())
+        return _run_delay(pids)
+
+    def idle_since(self, start_wall, start_cpu, start_wait):
+        """(wall, CPU, idle) seconds since a start: idle is neither running nor waiting for a CPU."""
+        waited = time.monotonic() - start_wall
+        used = self.cpu_seconds() - start_cpu
+        return waited, used, waited - used - (self.waiting_seconds() - start_wait)
 
     # ------------------------------------------------------------------ cells
 
@@ -495,7 +517,8 @@ class Sandbox:
         token = secrets.token_hex(16)
         prefix = b'{"token": "' + token.encode() + b'"'
         request = json.dumps({"token": token, "ns": ns, "code": code, "name": name}) + "\n"
-        start_wall, start_cpu = time.monotonic(), self.cpu_seconds()
+        start_wall, start_cpu, start_wait = time.monotonic(), self.cpu_seconds(), self.waiting_seconds()
+        next_idle_check = start_wall + 0.5
         try:
             self.proc.stdin.write(request.encode())
             self.proc.stdin.flush()
@@ -526,13 +549,18 @@ class Sandbox:
                 self.kill()
                 raise Aborted()
             used, waited = self.cpu_seconds() - start_cpu, time.monotonic() - start_wall
-            if used > cpu_limit or waited > wall_limit:
+            idle = 0.0
+            if waited > wall_limit and time.monotonic() >= next_idle_check:
+                next_idle_check = time.monotonic() + 0.5
+                waited, used, idle = self.idle_since(start_wall, start_cpu, start_wait)
+            stuck = idle > wall_limit or waited > HARD_WALL_FACTOR * wall_limit
+            if used > cpu_limit or stuck:
                 self.kill()
                 if probe:
                     return CellOutcome("timeout", error=f"no answer after {waited:.0f} s", wall=waited)
                 why = (f"the cell used more than {cpu_limit:g} s of CPU (an infinite loop?)" if used > cpu_limit
-                       else f"the cell did not finish in {wall_limit:g} s while using {used:.1f} s of CPU "
-                            f"(it sleeps, waits for input or is blocked)")
+                       else f"the cell did not finish: {wall_limit:g} s without running, while using {used:.1f} s "
+                            f"of CPU (it sleeps, waits for input or is blocked)")
                 return CellOutcome("timeout", error=why, cpu=used, wall=waited)
 
     def _ended(self, status, start_wall, start_cpu, probe, started=False):
@@ -641,6 +669,42 @@ def _as_outcome(record):
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_pids(root_pid):
+    """`root_pid` and its descendants (from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    children.setdefault(int(f.read().rsplit(b")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def _run_delay(pids):
+    """Seconds the threads of `pids` have waited on a run queue (/proc/*/task/*/schedstat), 0 without it."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
 
 
 def _tree_cpu(root_pid):
