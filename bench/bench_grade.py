@@ -57,8 +57,8 @@ def parts(repeat):
         "interpreter (python -I -B -c pass)": median_time(lambda: subprocess.run(py + ["-c", "pass"]), repeat),
         "NumPy import": median_time(lambda: subprocess.run(py + ["-c", "import numpy"]), repeat),
         "student package imports": median_time(lambda: subprocess.run(
-            py + ["-c", "import numpy, cs231n.layers, cs231n.classifiers.neural_net, cs231n.classifiers.fc_net, "
-                        "cs231n.optim"], cwd=ROOT), repeat),
+            py + ["-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); import numpy, cs231n.layers, "
+                        "cs231n.classifiers.neural_net, cs231n.classifiers.fc_net, cs231n.optim"], check=True), repeat),
     }
     out["NumPy import"] -= out["interpreter (python -I -B -c pass)"]
     out["student package imports"] -= out["NumPy import"] + out["interpreter (python -I -B -c pass)"]
