@@ -84,6 +84,18 @@ def test_a_syntax_error_is_named_with_file_and_line(released, tmp_path):
     assert not (kit / "submission.zip").exists()
 
 
+def test_code_nested_too_deeply_is_named_not_a_crash(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    path = kit / "cs231n" / "layers.py"
+    path.write_text(path.read_text() + "\nx = " + "-" * 100_000 + "1\n")
+    proc = collect(kit)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cs231n/layers.py: the code is nested too deeply" in proc.stderr, proc.stderr
+    assert not (kit / "submission.zip").exists()
+
+
 def test_code_that_does_not_import_is_refused(released, tmp_path):
     kit = tmp_path / "kit"
     subprocess.run(["cp", "-r", str(released), str(kit)], check=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kit.instructor.cells import plain_cells
 from kit.instructor.nbrelease import is_inline_question
+from kit.instructor.pyparse import parse
 
 MAX_TEXT = 4000
 MAX_NOTEBOOK = 8 * 2**20
@@ -20,7 +21,7 @@ FIELDS = ["student", "notebook", "question", "prompt", "answer", "parsed_answer"
 def _answer_value(source):
     """The literal value assigned in an answer cell (`name = [1, 3]`), as text, or ""."""
     try:
-        tree = ast.parse(source[:MAX_TEXT])
+        tree = parse(source[:MAX_TEXT])
         for node in tree.body:
             if isinstance(node, ast.Assign):
                 return repr(ast.literal_eval(node.value))

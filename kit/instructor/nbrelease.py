@@ -18,6 +18,7 @@ import copy
 import re
 
 from kit.instructor.cells import cell_source, cell_tags
+from kit.instructor.pyparse import parse
 from kit.student.regions import find_regions, has_regions, stub_regions
 
 NBVAL_NO_COMPARE = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION")
@@ -54,7 +55,7 @@ def stub_solution_source(source):
     head = _leading_comments(lines)
     body = []
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         tree = None
     if tree is not None:
@@ -81,7 +82,7 @@ def is_inline_question(cell):
     if "solution" not in tags(cell):
         return False
     try:
-        body = ast.parse(cell_source(cell)).body
+        body = parse(cell_source(cell)).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return bool(body) and all(isinstance(n, ast.Assign) and _is_literal(n.value) for n in body)

@@ -473,6 +473,9 @@ class Sandbox:
                 self.stderr += chunk[:cap - len(self.stderr)]
 
     def stderr_text(self):
+        """What the sandbox wrote on stderr; once it has exited, all of it (the reader is waited for)."""
+        if self.proc is not None and self.proc.poll() is not None and len(self._readers) > 1:
+            self._readers[1].join(timeout=2)  # an exit can be seen before its last message is read
         return bytes(self.stderr).decode("utf-8", "replace").strip()[-2000:]
 
     def cpu_seconds(self):

@@ -14,10 +14,10 @@ scaffold (no markers at all, markers that do not pair, a function renamed),
 the whole file is graded as it is, and the feedback says so. Regions of the
 student's file that the scaffold does not have are ignored (and named).
 """
-import ast
 import re
 from dataclasses import dataclass, field
 
+from kit.instructor.pyparse import parse
 from kit.student.regions import RegionError, describe_key, find_regions, indentation, region_keys
 
 
@@ -126,7 +126,7 @@ def syntax_message(rel, spliced):
     - None when the text parses.
     """
     try:
-        ast.parse(spliced.text, filename=rel)
+        parse(spliced.text, filename=rel)
         return None
     except SyntaxError as err:
         line = spliced.student_line(err.lineno or 0)

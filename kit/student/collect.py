@@ -62,6 +62,8 @@ def syntax_problems(root):
             problems.append(f"{where}: SyntaxError: {err.msg}{text}")
         except (UnicodeDecodeError, ValueError) as err:
             problems.append(f"{rel}: cannot be read as Python source ({err})")
+        except (MemoryError, RecursionError):
+            problems.append(f"{rel}: the code is nested too deeply for Python to compile")
     return problems
 
 
