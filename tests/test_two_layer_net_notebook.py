@@ -76,6 +76,15 @@ EXPLAINED_BUGS = {
                     "at x == 0 exactly it is 0 (use x > 0, not x >= 0)"),
     "no reshape": ("affine_forward on images", PLANTED_BUGS["affine_forward on images"],
                    "reshape x to (N, D) rows first"),
+    # A fresh kit: the regions are unwritten and their variables stay None (or grads {}).
+    "forward not written": ("toy scores", Plant(NET, "scores, fc2_cache = affine_forward(h1, W2, b2)",
+                                                "scores, fc2_cache = None, None"),
+                            "net.loss(X) returned None: write the forward pass in TwoLayerNet.loss"),
+    "loss not written": ("toy loss", Plant(NET, "loss = data_loss + reg * (sum_sq(W1) + sum_sq(W2))",
+                                           "loss = None"),
+                         "returned None as the loss: write the loss in TwoLayerNet.loss"),
+    "backward not written": ("toy gradients", Plant(NET, "        return loss, grads\n", "        return loss, {}\n"),
+                             "grads has no W1, b1, W2, b2: write the backward pass in TwoLayerNet.loss"),
 }
 
 
