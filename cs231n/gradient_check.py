@@ -51,6 +51,10 @@ def rel_error(x, y):
     Returns:
     - The largest relative error, a float.
     """
+    for name, value in (("x", x), ("y", y)):
+        if value is None:
+            raise ValueError(f"rel_error: {name} is None: the function that computed it returned None "
+                             f"(is its code region written yet?)")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:

@@ -60,6 +60,8 @@ def test_rel_error():
     assert rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="same shape"):
         rel_error(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="rel_error: x is None: the function that computed it returned None"):
+        rel_error(None, np.zeros(3))  # an unwritten region's result
 
 
 def float32_trained_net():
