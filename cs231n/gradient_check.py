@@ -40,6 +40,14 @@ def _warn_if_f_ignores_x(func, all_equal):
             RuntimeWarning, stacklevel=3)
 
 
+def _returned(value, func):
+    """`value`, the result of f(x); an error that says so when it is None."""
+    if value is None:
+        raise ValueError(f"{func}: f(x) returned None: the function f calls returned None "
+                         f"(is its code region written yet?)")
+    return value
+
+
 def rel_error(x, y):
     """
     Returns the maximum relative error between x and y, elementwise
@@ -84,9 +92,9 @@ def eval_numerical_gradient(f, x, verbose=True, h=0.00001):
         ix = it.multi_index
         oldval = x[ix]
         x[ix] = oldval + h
-        fxph = f(x)
+        fxph = _returned(f(x), "eval_numerical_gradient")
         x[ix] = oldval - h
-        fxmh = f(x)
+        fxmh = _returned(f(x), "eval_numerical_gradient")
         x[ix] = oldval
         grad[ix] = (fxph - fxmh) / (2 * h)
         all_equal = all_equal and fxph == fxmh
@@ -119,9 +127,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         ix = it.multi_index
         oldval = x[ix]
         x[ix] = oldval + h
-        pos = f(x).copy()
+        pos = _returned(f(x), "eval_numerical_gradient_array").copy()
         x[ix] = oldval - h
-        neg = f(x).copy()
+        neg = _returned(f(x), "eval_numerical_gradient_array").copy()
         x[ix] = oldval
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
         all_equal = all_equal and np.array_equal(pos, neg)
@@ -156,9 +164,9 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         ix = tuple(randrange(m) for m in x.shape)
         oldval = x[ix]
         x[ix] = oldval + h
-        fxph = f(x)
+        fxph = _returned(f(x), "grad_check_sparse")
         x[ix] = oldval - h
-        fxmh = f(x)
+        fxmh = _returned(f(x), "grad_check_sparse")
         x[ix] = oldval
         all_equal = all_equal and fxph == fxmh
         grad_numerical = (fxph - fxmh) / (2 * h)

@@ -64,6 +64,16 @@ def test_rel_error():
         rel_error(None, np.zeros(3))  # an unwritten region's result
 
 
+def test_an_f_that_returns_none_is_named():
+    """An unwritten layer returns None: the checkers say so instead of failing inside NumPy."""
+    with pytest.raises(ValueError, match="eval_numerical_gradient_array: f\\(x\\) returned None"):
+        eval_numerical_gradient_array(lambda x: None, np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="eval_numerical_gradient: f\\(x\\) returned None"):
+        eval_numerical_gradient(lambda x: None, np.zeros(3), verbose=False)
+    with pytest.raises(ValueError, match="grad_check_sparse: f\\(x\\) returned None"):
+        grad_check_sparse(lambda x: None, np.zeros(3), np.zeros(3), num_checks=1)
+
+
 def float32_trained_net():
     """A classic TwoLayerNet after train() on float32 data: its parameters are float32 now."""
     from cs231n.classifiers.neural_net import TwoLayerNet
