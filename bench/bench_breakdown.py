@@ -4,8 +4,9 @@
 
 One iteration of TwoLayerNet.train, written out here step by step with the
 same calls as the reference solution in cs231n/classifiers/neural_net.py (the
-layers of cs231n.layers, the first layer's dW1 product into a reused array,
-one scratch array for 2 * reg * W1, the in-place SGD step), each step timed on
+layers of cs231n.layers; the first layer's dW1 = 2 * reg * W1 + X.T @ da1 as
+the L2 gradient written into a reused array and the product added to it in
+place; the in-place SGD step of cs231n/_blas.py), each step timed on
 its own with perf_counter inside a real training loop (minibatch of 200 from
 4,000 random rows, D = 3072, C = 10, reg 0.25). The figures are medians over
 --iters iterations, after 20 of warm-up. Two rows close the table:
@@ -18,7 +19,9 @@ its own with perf_counter inside a real training loop (minibatch of 200 from
 
 The matrix products are BLAS calls (multithreaded); every other step is a
 NumPy loop on one core, and the ones over D x H arrays (the L2 term, the
-regularization gradient, the update) run at memory speed.
+regularization gradient, the update) run at memory speed. In float32 the
+product added to dW1 and the update are BLAS calls too (gemm with beta = 1,
+axpy: see cs231n/_blas.py); in float64 they are NumPy's.
 """
 import argparse
 import os
@@ -33,6 +36,7 @@ sys.path.insert(0, KIT_ROOT)
 sys.path.insert(0, os.path.join(KIT_ROOT, "bench"))
 
 from bench_train import blas_line, floor_fns  # noqa: E402
+from cs231n._blas import add_matmul, sgd_step  # noqa: E402
 from cs231n.classifiers.neural_net import TwoLayerNet  # noqa: E402
 from cs231n.layers import (  # noqa: E402
     affine_backward,
@@ -86,16 +90,15 @@ def breakdown(H, dtype, iters, warmup=20):
         mark("affine_backward layer 2")
         da1 = relu_backward(dh1, relu_cache)
         mark("relu_backward (ReLU mask)")
-        np.matmul(X_batch.T, da1, out=dW1)
-        mark("X.T @ da1 (dW1 product)")
+        np.multiply(W1, 2 * REG, out=dW1)
+        mark("regularization gradient 2 * reg * W1 into dW1")
+        add_matmul(X_batch.T, da1, dW1, scratch=scratch)
+        mark("dW1 += X.T @ da1 (dW1 product)")
         db1 = da1.sum(axis=0)
         mark("bias sum db1")
         dW2 += 2 * REG * W2
-        dW1 += np.multiply(W1, 2 * REG, out=scratch)
-        mark("regularization gradient")
         for param, grad in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
-            grad *= LR
-            param -= grad
+            sgd_step(param, grad, LR)
         mark("SGD update (in place)")
         if it % per_epoch == 0:
             (np.argmax(affine_forward(relu_forward(affine_forward(X_batch, W1, b1)[0])[0],
@@ -146,12 +149,12 @@ def main(argv=None):
         print("\nH = %d, %s, batch %d, D = %d: ms per iteration (median of %d)"
               % (H, args.dtype, BATCH, D, args.iters))
         for name, sec in steps.items():
-            print("  %-42s %7.3f  %5.1f%%" % (name, sec * 1e3, 100 * sec / total))
+            print("  %-46s %7.3f  %5.1f%%" % (name, sec * 1e3, 100 * sec / total))
         products = sum(v for k, v in steps.items() if "product" in k)
-        print("  %-42s %7.3f  %5.1f%%" % ("sum of the steps", total * 1e3, 100.0))
-        print("  %-42s %7.3f" % ("  of which the two large products", products * 1e3))
-        print("  %-42s %7.3f" % ("whole iteration, TwoLayerNet.train", whole * 1e3))
-        print("  %-42s %7.3f  (iteration / floor = %.2f)" % ("matmul floor (5 products)",
+        print("  %-46s %7.3f  %5.1f%%" % ("sum of the steps", total * 1e3, 100.0))
+        print("  %-46s %7.3f" % ("  of which the two large products", products * 1e3))
+        print("  %-46s %7.3f" % ("whole iteration, TwoLayerNet.train", whole * 1e3))
+        print("  %-46s %7.3f  (iteration / floor = %.2f)" % ("matmul floor (5 products)",
                                                              floor * 1e3, whole / floor))
     print("\nload average after: %s" % " ".join("%.1f" % v for v in os.getloadavg()))
 

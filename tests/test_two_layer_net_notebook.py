@@ -23,7 +23,8 @@ PLANTED_BUGS = {
     "toy gradients": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()"),
     # x >= 0 passes the numerical gradient check (the ReLU's inputs there are never exactly 0)
     "relu_backward at zero": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)"),
-    "toy training": Plant(NET, "param -= step", "param += step"),
+    "toy training": Plant(NET, "sgd_step(param, grads[name], learning_rate)",
+                          "sgd_step(param, grads[name], -learning_rate)"),
     "data": Plant(NOTEBOOK, "num_test=1000,", "num_test=1000, subtract_mean=False,"),
     "default net": Plant(NET, "iterations_per_epoch = max(num_train // batch_size, 1)",
                          "iterations_per_epoch = max(num_train / batch_size, 1)"),

@@ -181,17 +181,20 @@ class TwoLayerNet(object):
         # array otherwise: what a caller keeps is never overwritten.
         spare, self._spare_grads = getattr(self, "_spare_grads", None), None
         dW1 = spare.get("W1") if spare else None
-        if dW1 is not None and (dW1.shape != W1.shape or dW1.dtype != da1.dtype):
-            dW1 = None
-        grads["W1"] = np.matmul(X_rows.T, da1, out=dW1)
+        if dW1 is None or dW1.shape != W1.shape or dW1.dtype != da1.dtype:
+            dW1 = np.empty(W1.shape, dtype=da1.dtype)
+        # dW1 = 2 * reg * W1 + X_rows.T @ da1: the L2 gradient first, then the product
+        # added to it in place (in float32 one BLAS call, see cs231n/_blas.py; in
+        # float64 NumPy, into a scratch array the net keeps: the course's sums, bit
+        # for bit).
+        from cs231n._blas import add_matmul
+        scratch = getattr(self, "_scratch", None)
+        if scratch is None or scratch.shape != dW1.shape or scratch.dtype != dW1.dtype:
+            scratch = self._scratch = np.empty_like(dW1)
+        np.multiply(W1, 2 * reg, out=dW1)
+        grads["W1"] = add_matmul(X_rows.T, da1, dW1, scratch=scratch)
         grads["b1"] = da1.sum(axis=0)
-        if reg:
-            grads["W2"] += 2 * reg * W2
-            # 2 * reg * W1 goes into one scratch array that the net keeps for it.
-            scratch = getattr(self, "_scratch", None)
-            if scratch is None or scratch.shape != W1.shape or scratch.dtype != W1.dtype:
-                scratch = self._scratch = np.empty_like(W1)
-            grads["W1"] += np.multiply(W1, 2 * reg, out=scratch)
+        grads["W2"] += 2 * reg * W2
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
         return loss, grads
@@ -291,10 +294,10 @@ class TwoLayerNet(object):
             # -learning_rate times its gradient. Update the arrays in place.        #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+            # In place, with no temporary array as large as W1 (see cs231n/_blas.py).
+            from cs231n._blas import sgd_step
             for name, param in self.params.items():
-                step = grads[name]
-                step *= learning_rate  # in place: no temporary array as large as W1
-                param -= step
+                sgd_step(param, grads[name], learning_rate)
             # These gradient arrays are no longer needed: the next loss() call may write
             # its dW1 into them instead of a new array.
             self._spare_grads = grads
