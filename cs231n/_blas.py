@@ -110,8 +110,9 @@ def add_matmul(a, b, out, scratch=None):
     - a: Array of shape (M, K).
     - b: Array of shape (K, N).
     - out: Array of shape (M, N) that the product is added to.
-    - scratch: Optional array of shape (M, N) and out's dtype, overwritten
-      with the product where NumPy computes it (so that no new array is made).
+    - scratch: Optional array of shape (M, N) and the dtype of a @ b,
+      overwritten with the product where NumPy computes it (so that no new
+      array is made); one of another shape or dtype is not used.
 
     Returns:
     - out, holding out + a @ b. In float32, with a and b each in C order or
