@@ -5,8 +5,9 @@
 One iteration of TwoLayerNet.train, written out here step by step with the
 same calls as the reference solution in cs231n/classifiers/neural_net.py (the
 layers of cs231n.layers; the first layer's dW1 = 2 * reg * W1 + X.T @ da1 as
-the L2 gradient written into a reused array and the product added to it in
-place; the in-place SGD step of cs231n/_blas.py), each step timed on
+the L2 gradient written into a spare array and the product added to it in
+place; the in-place SGD step and the recycled gradients of
+cs231n/_instructor_blas.py), each step timed on
 its own with perf_counter inside a real training loop (minibatch of 200 from
 4,000 random rows, D = 3072, C = 10, reg 0.25). The figures are medians over
 --iters iterations, after 20 of warm-up. Two rows close the table:
@@ -21,7 +22,7 @@ The matrix products are BLAS calls (multithreaded); every other step is a
 NumPy loop on one core, and the ones over D x H arrays (the L2 term, the
 regularization gradient, the update) run at memory speed. In float32 the
 product added to dW1 and the update are BLAS calls too (gemm with beta = 1,
-axpy: see cs231n/_blas.py); in float64 they are NumPy's.
+axpy: see cs231n/_instructor_blas.py); in float64 they are NumPy's.
 """
 import argparse
 import os
@@ -36,7 +37,7 @@ sys.path.insert(0, KIT_ROOT)
 sys.path.insert(0, os.path.join(KIT_ROOT, "bench"))
 
 from bench_train import blas_line, floor_fns  # noqa: E402
-from cs231n._blas import add_matmul, sgd_step  # noqa: E402
+from cs231n._instructor_blas import add_matmul, recycle, sgd_step, spare  # noqa: E402
 from cs231n.classifiers.neural_net import TwoLayerNet  # noqa: E402
 from cs231n.layers import (  # noqa: E402
     affine_backward,
@@ -59,8 +60,6 @@ def breakdown(H, dtype, iters, warmup=20):
     params = TwoLayerNet(D, H, C, dtype=dtype).params
     W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
     X_batch = np.empty((BATCH, D), dtype)
-    dW1 = np.empty_like(W1)
-    scratch = np.empty_like(W1)
     per_epoch = ROWS // BATCH
     times = {}
 
@@ -90,15 +89,17 @@ def breakdown(H, dtype, iters, warmup=20):
         mark("affine_backward layer 2")
         da1 = relu_backward(dh1, relu_cache)
         mark("relu_backward (ReLU mask)")
+        dW1 = spare(W1.shape, da1.dtype)
         np.multiply(W1, 2 * REG, out=dW1)
         mark("regularization gradient 2 * reg * W1 into dW1")
-        add_matmul(X_batch.T, da1, dW1, scratch=scratch)
+        add_matmul(X_batch.T, da1, dW1)
         mark("dW1 += X.T @ da1 (dW1 product)")
         db1 = da1.sum(axis=0)
         mark("bias sum db1")
         dW2 += 2 * REG * W2
         for param, grad in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
             sgd_step(param, grad, LR)
+        recycle((dW2, db2, dW1, db1))
         mark("SGD update (in place)")
         if it % per_epoch == 0:
             (np.argmax(affine_forward(relu_forward(affine_forward(X_batch, W1, b1)[0])[0],

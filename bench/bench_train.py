@@ -1,7 +1,7 @@
 """Training speed of the two-layer net, side by side, and the figures of the speed goals.
 
     .venv/bin/python bench/bench_train.py [--repeat 9] [--threads T] [--quick] [--no-torch]
-                                          [--notebook]
+                                          [--notebook] [--baseline DIR]
 
 Implementations (all in this one process, interleaved: in every repeat each
 implementation runs once, in a rotating order, so that they share the same
@@ -14,6 +14,10 @@ machine load; the figures are medians over the repeats):
 - torch f32 / torch f64: bench/torch_net.py, PyTorch on the CPU with autograd
   (skipped with a notice when torch is not installed; optional extra, see
   requirements-bench.txt);
+- base f64 / base f32: with --baseline DIR, the TwoLayerNet of another
+  checkout of the kit at DIR (for example the last commit, extracted with
+  ``mkdir /tmp/base && git archive HEAD cs231n | tar -x -C /tmp/base``), so
+  that a change is measured before and after in one run, under the same load;
 - floor f64 / floor f32: the matrix multiplications alone, with preallocated
   outputs, over as many steps as the row's iterations or calls: for a
   training iteration or a loss() call the five essential ones,
@@ -156,12 +160,48 @@ class Impl(object):
         self.to_data = to_data or (lambda a: a)
 
 
-def numpy_impls():
+def baseline_net_class(root):
+    """
+    The TwoLayerNet of another checkout of the kit at `root`, to time beside this one.
+
+    Its cs231n package is copied to a temporary folder as the package
+    cs231n_baseline, with its imports of cs231n rewritten to that name, so
+    that both versions live in this one process (the copy is removed at exit).
+    """
+    import atexit
+    import importlib
+    import re
+    import shutil
+    import tempfile
+    src = os.path.join(root, "cs231n")
+    if not os.path.isfile(os.path.join(src, "classifiers", "neural_net.py")):
+        raise SystemExit("--baseline: %s has no cs231n/classifiers/neural_net.py" % root)
+    tmp = tempfile.mkdtemp(prefix="bench-baseline-")
+    atexit.register(shutil.rmtree, tmp, True)
+    dest = os.path.join(tmp, "cs231n_baseline")
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "datasets"))
+    imports = re.compile(r"\b(from|import)(\s+)cs231n\b")
+    for dirpath, _, names in os.walk(dest):
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(imports.sub(r"\1\2cs231n_baseline", text))
+    sys.path.insert(0, tmp)
+    return importlib.import_module("cs231n_baseline.classifiers.neural_net").TwoLayerNet
+
+
+def numpy_impls(baseline=None):
     impls = [
         Impl("textbook f64", TextbookNet, np.float64),
         Impl("kit f64", TwoLayerNet, np.float64),
         Impl("kit f32", lambda *a: TwoLayerNet(*a, dtype=np.float32), np.float32),
     ]
+    if baseline is not None:
+        impls += [Impl("base f64", baseline, np.float64),
+                  Impl("base f32", lambda *a: baseline(*a, dtype=np.float32), np.float32)]
     if torch is not None:
         for dt, tdt, tag in ((np.float32, torch.float32, "f32"), (np.float64, torch.float64, "f64")):
             impls.append(Impl("torch " + tag,
@@ -328,6 +368,8 @@ def main(argv=None):
                         help="only the iteration rows (goal 1's figures): about 2 minutes")
     parser.add_argument("--notebook", action="store_true",
                         help="also time the notebook on full-size synthetic data (goal 3)")
+    parser.add_argument("--baseline", metavar="DIR", default=None,
+                        help="also time the TwoLayerNet of the kit checkout at DIR (base f64, base f32)")
     args = parser.parse_args(argv)
 
     global torch
@@ -340,7 +382,7 @@ def main(argv=None):
         torch.set_num_threads(threads)
 
     cifar, cifar_source = load_cifar()
-    impls = numpy_impls()
+    impls = numpy_impls(baseline_net_class(args.baseline) if args.baseline else None)
     hidden = [int(h) for h in args.hidden.split(",")]
     cases, finals = build_cases(impls, hidden, args.quick, cifar, args.iterations_only)
 
@@ -362,6 +404,8 @@ def main(argv=None):
     # ------------------------------------------------------------------ table
     print("\n".join(machine_lines(threads, load_before)))
     print("Notebook train data: %s (%d train rows)" % (cifar_source, len(cifar[0])))
+    if args.baseline:
+        print("Baseline (base f64, base f32): the TwoLayerNet of %s" % os.path.abspath(args.baseline))
     print("Medians of %d interleaved repeats (predict: %d, notebook train: %d), each after "
           "%.2f s of settling and one untimed run; times in ms per iteration, loss() call, predict call or train call; "
           "%.0f s in all.\n"
@@ -377,7 +421,9 @@ def main(argv=None):
             ("%*.1f" % (w, row[c])) if c in row else "%*s" % (w, "-") for c in cols))
 
     print("\nRatios (lower is better for the kit):")
-    ratio_cols = [("kit f64 / textbook f64", "kit f64", "textbook f64"),
+    ratio_cols = [("kit f32 / base f32", "kit f32", "base f32"),
+                  ("kit f64 / base f64", "kit f64", "base f64"),
+                  ("kit f64 / textbook f64", "kit f64", "textbook f64"),
                   ("kit f32 / textbook f64", "kit f32", "textbook f64"),
                   ("kit f32 / torch f32", "kit f32", "torch f32"),
                   ("kit f64 / torch f64", "kit f64", "torch f64"),

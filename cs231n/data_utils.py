@@ -16,9 +16,10 @@ directory cannot be written the batches are simply unpickled every time.
 import json
 import os
 import pickle
-import tempfile
 
 import numpy as np
+
+from cs231n._atomic import atomic_write
 
 KIT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CIFAR10_DIR = os.path.join(KIT_ROOT, "datasets", "cifar-10-batches-py")
@@ -117,23 +118,6 @@ def _read_cache(filename):
     return X, Y
 
 
-def _atomic_write(path, write):
-    """Write a file through a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
-                               suffix="-" + os.path.basename(path))
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_cache(filename, stamp, X, Y):
     """
     Save the uint8 copy of a batch beside it; return False if that is impossible.
@@ -144,9 +128,9 @@ def _write_cache(filename, stamp, X, Y):
     stamp = dict(stamp, rows=int(X.shape[0]))
     try:
         os.makedirs(os.path.dirname(x_path), exist_ok=True)
-        _atomic_write(x_path, lambda f: np.save(f, np.ascontiguousarray(X)))
-        _atomic_write(y_path, lambda f: np.save(f, np.ascontiguousarray(Y)))
-        _atomic_write(stamp_path, lambda f: f.write(json.dumps(stamp).encode()))
+        atomic_write(x_path, lambda f: np.save(f, np.ascontiguousarray(X)))
+        atomic_write(y_path, lambda f: np.save(f, np.ascontiguousarray(Y)))
+        atomic_write(stamp_path, lambda f: f.write(json.dumps(stamp).encode()))
     except OSError:
         return False
     return True

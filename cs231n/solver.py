@@ -1,11 +1,10 @@
 """The Solver: trains a classification model by minibatch gradient descent."""
-import os
 import pickle
-import tempfile
 
 import numpy as np
 
 from cs231n import optim
+from cs231n._atomic import atomic_write
 from cs231n._validation import positive_int
 from cs231n.snapshots import SnapshotRecorder
 
@@ -252,16 +251,7 @@ class Solver(object):
         filename = "%s_epoch_%d.pkl" % (self.checkpoint_name, self.epoch)
         if self.verbose:
             print('Saving checkpoint to "%s"' % filename)
-        directory = os.path.dirname(os.path.abspath(filename))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(checkpoint, f)
-            os.replace(tmp, filename)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(filename, lambda f: pickle.dump(checkpoint, f))
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """

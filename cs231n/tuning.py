@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from cs231n._validation import positive_int
-from cs231n.classifiers.neural_net import TwoLayerNet
+from cs231n.classifiers.neural_net import TwoLayerNet, epoch_length
 from cs231n.snapshots import SnapshotRecorder
 
 #: The keys a configuration may set, and their defaults (search's keyword
@@ -69,13 +69,27 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
     """
     Train one full configuration (a dict holding every key of CONFIG_KEYS).
 
+    The run is one train(num_iters) call, cut into chunks so that its loss can
+    be checked between them (a run that diverges stops there). Each chunk is
+    the smallest whole number of epochs (epoch_length) that holds check_every
+    iterations, and is given the learning rate that the chunk before returned
+    (train's learning_rate); so it starts on an epoch boundary with the
+    learning rate decayed as one long call would have it, and its minibatches
+    keep coming from NumPy's global random state. The chunks add up to exactly
+    one train(num_iters) call, and the schedule (epoch length, learning-rate
+    decay, accuracy checks) is train's alone. With snapshot_every, each chunk
+    records W1 every gcd(chunk, snapshot_every) of its iterations (chunks start
+    at multiples of chunk, so this includes every multiple of snapshot_every),
+    and one SnapshotRecorder for the whole run keeps those that one long call
+    would keep, then the last state, also where a run stopped early.
+
     Returns a tuple of:
     - result: dict with the config, val_acc, train_acc (on the first
       train_acc_rows training rows), final_loss, diverged, iters (iterations
       run), seconds, and stats: the dict that one train() call returns
-      (loss_history, train_acc_history, val_acc_history, acc_iters; with
-      snapshot_every, also snapshot_iters and W1_snapshots, as train records
-      them);
+      (loss_history, train_acc_history, val_acc_history, acc_iters,
+      learning_rate; with snapshot_every, also snapshot_iters and
+      W1_snapshots, as train records them);
     - net: the trained TwoLayerNet.
     """
     if blas_threads is not None:
@@ -90,53 +104,40 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
     np.random.seed(c["seed"])
     net = TwoLayerNet(X_train.shape[1], c["hidden_size"], num_classes, std=c["std"])
 
-    # Train in chunks of whole epochs: each train() call starts on an epoch
-    # boundary with the learning rate decayed as one long call would have it,
-    # and the minibatches keep coming from the same global random state, so
-    # the chunks add up to exactly one train(num_iters) call.
-    per_epoch = max(X_train.shape[0] // c["batch_size"], 1)
+    per_epoch = epoch_length(X_train.shape[0], c["batch_size"])
     chunk = per_epoch * max(1, math.ceil(check_every / per_epoch))
-    learning_rate = c["learning_rate"]
-    losses = []
-    histories = {"train_acc_history": [], "val_acc_history": [], "acc_iters": []}
-    recorder = None
+    recorder = snapshot_step = None
     if snapshot_every is not None:
         recorder = SnapshotRecorder(snapshot_every, max_snapshots)
-        recorder.record(0, net.params["W1"])
-        # Chunks start at multiples of `chunk`: a chunk that records every
-        # gcd(chunk, snapshot_every) iterations sees every multiple of
-        # snapshot_every.
-        snapshot_step = math.gcd(chunk, int(snapshot_every))
-    else:
-        snapshot_step = None
+        snapshot_step = math.gcd(chunk, recorder.every)
+    stats = {"loss_history": [], "train_acc_history": [], "val_acc_history": [], "acc_iters": [],
+             "learning_rate": c["learning_rate"]}
+    losses = stats["loss_history"]
     diverged = False
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        while len(losses) < c["num_iters"]:
-            n = min(chunk, c["num_iters"] - len(losses))
-            stats = net.train(X_train, y_train, X_val, y_val, learning_rate=learning_rate,
-                              learning_rate_decay=c["learning_rate_decay"], reg=c["reg"],
-                              num_iters=n, batch_size=c["batch_size"],
-                              snapshot_every=snapshot_step, max_snapshots=n + 1)
+        while len(losses) < c["num_iters"] and not diverged:
             done = len(losses)
+            n = min(chunk, c["num_iters"] - done)
+            part = net.train(X_train, y_train, X_val, y_val, learning_rate=stats["learning_rate"],
+                             learning_rate_decay=c["learning_rate_decay"], reg=c["reg"],
+                             num_iters=n, batch_size=c["batch_size"],
+                             snapshot_every=snapshot_step, max_snapshots=n + 1)
+            for key in ("loss_history", "train_acc_history", "val_acc_history"):
+                stats[key].extend(part[key])
+            stats["acc_iters"].extend(done + it for it in part["acc_iters"])
+            stats["learning_rate"] = part["learning_rate"]
             if recorder is not None:
-                # The chunk recorded every snapshot_every of its own iterations;
-                # keep those that one long call would have kept.
-                for it, W1 in zip(stats["snapshot_iters"], stats["W1_snapshots"]):
-                    if it > 0:
-                        recorder.offer(done + it, W1, last=done + it == c["num_iters"])
-            losses.extend(stats["loss_history"])
-            histories["train_acc_history"].extend(stats["train_acc_history"])
-            histories["val_acc_history"].extend(stats["val_acc_history"])
-            histories["acc_iters"].extend(done + it for it in stats["acc_iters"])
-            for _ in range(0, n, per_epoch):  # the decays train() applied
-                learning_rate *= c["learning_rate_decay"]
+                for it, W1 in zip(part["snapshot_iters"], part["W1_snapshots"]):
+                    recorder.offer(done + it, W1)
             history = np.asarray(losses, dtype=np.float64)
-            if not np.isfinite(history).all() or history.max() > diverge_factor * history[0]:
-                diverged = True
-                break
+            diverged = bool(not np.isfinite(history).all()
+                            or history.max() > diverge_factor * history[0])
         val_acc = float((net.predict(X_val) == y_val).mean())
         rows = slice(0, min(train_acc_rows, X_train.shape[0]))
         train_acc = float((net.predict(X_train[rows]) == y_train[rows]).mean())
+    if recorder is not None:
+        recorder.record(len(losses), net.params["W1"])
+        stats.update(snapshot_iters=recorder.iters, W1_snapshots=recorder.snapshots)
     result = {
         "config": dict(config),
         "val_acc": val_acc,
@@ -145,12 +146,8 @@ def train_config(config, X_train, y_train, X_val, y_val, num_classes,
         "diverged": diverged,
         "iters": len(losses),
         "seconds": time.perf_counter() - start,
-        "stats": dict(histories, loss_history=losses),
+        "stats": stats,
     }
-    if recorder is not None:
-        if recorder.iters[-1] != len(losses):  # stopped early: keep the last state
-            recorder.record(len(losses), net.params["W1"])
-        result["stats"].update(snapshot_iters=recorder.iters, W1_snapshots=recorder.snapshots)
     return result, net
 
 

@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cs231n import data_utils  # noqa: E402
+from cs231n import _atomic, data_utils  # noqa: E402
+from cs231n._atomic import atomic_write  # noqa: E402
 from cs231n.data_utils import (DatasetNotFoundError, get_CIFAR10_data,  # noqa: E402
                                load_CIFAR10, load_CIFAR_batch)
 
@@ -227,7 +228,7 @@ def test_unwritable_cache_falls_back_to_unpickling(root, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(data_utils.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(_atomic.tempfile, "mkstemp", refuse)
     want = classic_data(root, 18, 4, 3)
     for _ in range(2):
         assert_same(get_CIFAR10_data(18, 4, 3, cifar10_dir=str(root)), want)
@@ -259,6 +260,36 @@ def test_failed_cache_write_leaves_no_temporary_file(root, monkeypatch):
     X, _ = load_CIFAR_batch(str(root / "data_batch_1"))
     assert X.shape == (7, 32, 32, 3)
     assert cache_files(root) == []
+
+
+# ----------------------------------------------------------------------------
+# atomic_write, which writes the cache (and the checkpoints and saved models)
+# ----------------------------------------------------------------------------
+
+def test_atomic_write_replaces_the_file_with_a_readable_one(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    assert atomic_write(path, lambda f: f.write(b"new")) is path
+    assert path.read_bytes() == b"new"
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_atomic_write_that_fails_keeps_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+
+    def write_then_fail(f):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(str(path), write_then_fail)
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    with pytest.raises(FileNotFoundError):
+        atomic_write(tmp_path / "nowhere" / "out.bin", lambda f: f.write(b"x"))
 
 
 # ----------------------------------------------------------------------------

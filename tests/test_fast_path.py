@@ -4,8 +4,11 @@ The reference solution works in place, skips the first layer's dx, gathers
 minibatches into one buffer, reuses the arrays of old gradients and runs in
 float32 on float32 data; these tests hold it to a straightforward float64
 computation written here (bit for bit in float64), to the course's toy
-numbers, and to its promise of no per-iteration array the size of W1.
+numbers, and to its promise of no per-iteration array the size of W1. Run
+inside the student kit, which lacks cs231n/_instructor_blas.py, it computes
+the same numbers in plain NumPy.
 """
+import sys
 import tracemalloc
 
 import numpy as np
@@ -244,3 +247,30 @@ def test_course_toy_numbers():
     np.random.randn(4, 10), np.random.randn(10, 3)  # the random state as toy_model() left it
     losses, _ = plain_train(start, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100, batch_size=200)
     assert stats["loss_history"] == losses
+
+
+def test_without_the_instructor_module_the_same_training_in_plain_numpy(monkeypatch):
+    """The reference solution graded inside the student kit: no cs231n._instructor_blas there."""
+    def run(dtype):
+        net, X, y = random_problem(N=120)
+        net.params = {k: v.astype(dtype) for k, v in net.params.items()}
+        X = X.astype(dtype)
+        np.random.seed(3)
+        stats = net.train(X, y, X, y, learning_rate=0.05, reg=0.01, num_iters=23, batch_size=25)
+        return stats["loss_history"], net.params, net.loss(X, y, reg=0.01)[1]
+
+    fast = {dtype: run(dtype) for dtype in (np.float64, np.float32)}
+    monkeypatch.setitem(sys.modules, "cs231n._instructor_blas", None)  # import raises ImportError
+    with pytest.raises(ImportError):
+        import cs231n._instructor_blas  # noqa: F401
+    plain = {dtype: run(dtype) for dtype in (np.float64, np.float32)}
+    losses, params, grads = plain[np.float64]
+    assert losses == fast[np.float64][0]
+    for name in params:
+        np.testing.assert_array_equal(params[name], fast[np.float64][1][name], err_msg=name)
+        np.testing.assert_array_equal(grads[name], fast[np.float64][2][name], err_msg=name)
+    losses, params, _ = plain[np.float32]
+    np.testing.assert_allclose(losses, fast[np.float32][0], rtol=1e-5)
+    for name in params:
+        assert params[name].dtype == np.float32
+        np.testing.assert_allclose(params[name], fast[np.float32][1][name], rtol=1e-4, atol=1e-6)

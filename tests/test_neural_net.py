@@ -117,6 +117,33 @@ def test_learning_rate_decays_once_per_epoch():
     np.testing.assert_allclose(net.params["b2"], -(1.0 + 0.5 + 0.5))
 
 
+def test_epoch_length_is_a_whole_number_of_iterations():
+    assert neural_net.epoch_length(450, 200) == 2
+    assert neural_net.epoch_length(49000, 200) == 245
+    assert neural_net.epoch_length(70, 100) == 1  # a batch larger than the data
+
+
+def test_training_goes_on_where_a_call_stopped():
+    """Two calls of whole epochs, the second given the first's learning_rate, are one long call."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 6))
+    y = rng.integers(3, size=90)
+    kwargs = dict(learning_rate_decay=0.9, reg=1e-3, batch_size=20)  # 4 iterations per epoch
+    np.random.seed(0)
+    one = TwoLayerNet(6, 8, 3, std=1e-1)
+    whole = one.train(X, y, X, y, learning_rate=0.5, num_iters=14, **kwargs)
+    np.random.seed(0)
+    two = TwoLayerNet(6, 8, 3, std=1e-1)
+    first = two.train(X, y, X, y, learning_rate=0.5, num_iters=8, **kwargs)
+    assert first["learning_rate"] == 0.5 * 0.9 * 0.9  # decayed after iterations 0 and 4
+    second = two.train(X, y, X, y, learning_rate=first["learning_rate"], num_iters=6, **kwargs)
+    assert first["loss_history"] + second["loss_history"] == whole["loss_history"]
+    assert first["val_acc_history"] + second["val_acc_history"] == whole["val_acc_history"]
+    assert second["learning_rate"] == whole["learning_rate"] == 0.5 * 0.9 * 0.9 * 0.9 * 0.9
+    for name in one.params:
+        np.testing.assert_array_equal(two.params[name], one.params[name], err_msg=name)
+
+
 def test_predict_returns_argmax_labels():
     net, X, _ = toy()
     np.testing.assert_array_equal(net.predict(X), CORRECT_SCORES.argmax(axis=1))
@@ -140,7 +167,8 @@ def test_bad_arguments_are_named():
 def test_snapshots_are_off_by_default():
     net, X, y = toy()
     stats = net.train(X, y, X, y, num_iters=5)
-    assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history", "acc_iters"}
+    assert set(stats) == {"loss_history", "train_acc_history", "val_acc_history", "acc_iters",
+                          "learning_rate"}
 
 
 def test_snapshots_record_W1_at_the_chosen_iterations():

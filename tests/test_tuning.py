@@ -59,6 +59,9 @@ def test_diverging_config_is_stopped_early_and_marked():
     good, bad = results
     assert not good["diverged"] and good["iters"] == 25
     assert bad["diverged"] and bad["iters"] < 25
+    # checked after each chunk of whole epochs (6 iterations here), as train counts them
+    assert bad["iters"] % 6 == 0 and len(bad["stats"]["loss_history"]) == bad["iters"]
+    assert bad["stats"]["acc_iters"] == list(range(0, bad["iters"], 6))
     assert (best_net.predict(Xv) == yv).mean() == good["val_acc"]
     assert "yes" in format_table(results)
 
@@ -112,6 +115,7 @@ def test_histories_and_snapshots_equal_one_long_train_call():
         assert best["stats"][key] == stats[key], key
     assert stats["acc_iters"] == [0, 6, 12, 18, 24]  # one record per epoch, across the chunks
     assert stats["snapshot_iters"] == [0, 4, 8, 12, 16, 20, 24, 25]
+    assert best["stats"]["learning_rate"] == stats["learning_rate"]  # decayed once per epoch, 5 times
     for ours, theirs in zip(best["stats"]["W1_snapshots"], stats["W1_snapshots"]):
         np.testing.assert_array_equal(ours, theirs)
     # Only the best run keeps its snapshots.

@@ -26,8 +26,8 @@ PLANTED_BUGS = {
     "toy training": Plant(NET, "sgd_step(param, grads[name], learning_rate)",
                           "sgd_step(param, grads[name], -learning_rate)"),
     "data": Plant(NOTEBOOK, "num_test=1000,", "num_test=1000, subtract_mean=False,"),
-    "default net": Plant(NET, "iterations_per_epoch = max(num_train // batch_size, 1)",
-                         "iterations_per_epoch = max(num_train / batch_size, 1)"),
+    "default net": Plant(NET, "return max(num_train // batch_size, 1)",  # epoch_length
+                         "return max(num_train / batch_size, 1)"),
     "best_net": Plant(NOTEBOOK, "num_iters = 4000 if full_data else 250",
                       "num_iters = 3 if full_data else 1"),
     "answer format": Plant(NOTEBOOK, "inline_question_answer = [1, 3]",

@@ -8,12 +8,12 @@ along with ``TwoLayerNet``: the course's notebooks rely on it.
 """
 import inspect
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from cs231n import layer_utils, layers
+from cs231n._atomic import atomic_write
 from cs231n._validation import positive_int
 from cs231n.layer_utils import affine_relu_backward, affine_relu_forward
 from cs231n.layer_utils import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
@@ -192,15 +192,7 @@ class TwoLayerNet(object):
         arrays = {name: np.asarray(self.params[name]) for name in _PARAM_NAMES}
         arrays["reg"] = np.asarray(float(self.reg))
         arrays[_FORMAT_KEY] = np.asarray(_FORMAT)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         print(path, "saved.")
         return path
 

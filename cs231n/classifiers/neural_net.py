@@ -12,6 +12,25 @@ from cs231n.layers import (
 from cs231n.snapshots import SnapshotRecorder
 
 
+def epoch_length(num_train, batch_size):
+    """
+    The number of iterations in one epoch of TwoLayerNet.train.
+
+    train() records the accuracies and decays the learning rate after
+    iterations 0, epoch_length, 2 * epoch_length, ...; minibatches are sampled
+    with replacement, so an epoch is a number of iterations, not a pass over
+    every row.
+
+    Inputs:
+    - num_train: Number N of training rows.
+    - batch_size: Rows per minibatch.
+
+    Returns:
+    - max(num_train // batch_size, 1): a whole number, at least 1.
+    """
+    return max(num_train // batch_size, 1)
+
+
 def _check_loss_result(result, params):
     """
     Check what loss(X_batch, y_batch, reg) gave train(): when a part of
@@ -175,24 +194,21 @@ class TwoLayerNet(object):
         # forward one). X_rows.T is a transposed view of C-ordered rows, which BLAS
         # reads in place (no transposed copy of X).
         X_rows = X.reshape(X.shape[0], -1)
-        # A new D x H array at every iteration costs page faults that take about as long
-        # as the product itself, so dW1 goes into the array of an old gradient when
-        # train() has handed it back (self._spare_grads, see its update) and into a new
-        # array otherwise: what a caller keeps is never overwritten.
-        spare, self._spare_grads = getattr(self, "_spare_grads", None), None
-        dW1 = spare.get("W1") if spare else None
-        if dW1 is None or dW1.shape != W1.shape or dW1.dtype != da1.dtype:
-            dW1 = np.empty(W1.shape, dtype=da1.dtype)
-        # dW1 = 2 * reg * W1 + X_rows.T @ da1: the L2 gradient first, then the product
-        # added to it in place (in float32 one BLAS call, see cs231n/_blas.py; in
-        # float64 NumPy, into a scratch array the net keeps: the course's sums, bit
-        # for bit).
-        from cs231n._blas import add_matmul
-        scratch = getattr(self, "_scratch", None)
-        if scratch is None or scratch.shape != dW1.shape or scratch.dtype != dW1.dtype:
-            scratch = self._scratch = np.empty_like(dW1)
-        np.multiply(W1, 2 * reg, out=dW1)
-        grads["W1"] = add_matmul(X_rows.T, da1, dW1, scratch=scratch)
+        # dW1 = 2 * reg * W1 + X_rows.T @ da1. The instructor's source computes it in
+        # place (cs231n/_instructor_blas.py, which the student kit does not have): the L2
+        # gradient first, then the product added to it (in float32 one BLAS call; in
+        # float64 NumPy's product and sum: the same numbers, bit for bit). A new D x H
+        # array at every iteration costs page faults that take about as long as the
+        # product itself, so dW1 goes into a spare array: one that train() recycled after
+        # its SGD step, or a new one; what a caller keeps is never overwritten.
+        try:
+            from cs231n._instructor_blas import add_matmul, spare
+        except ImportError:  # this solution run inside the student kit: plain NumPy
+            grads["W1"] = X_rows.T @ da1 + 2 * reg * W1
+        else:
+            dW1 = spare(W1.shape, da1.dtype)
+            np.multiply(W1, 2 * reg, out=dW1)
+            grads["W1"] = add_matmul(X_rows.T, da1, dW1)
         grads["b1"] = da1.sum(axis=0)
         grads["W2"] += 2 * reg * W2
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -208,9 +224,9 @@ class TwoLayerNet(object):
         Train this neural network using stochastic gradient descent.
 
         Minibatches are sampled with replacement from NumPy's global random
-        state. An epoch is ``max(num_train // batch_size, 1)`` iterations; after
-        each epoch the train and validation accuracies are recorded and the
-        learning rate is multiplied by learning_rate_decay.
+        state. An epoch is ``max(num_train // batch_size, 1)`` iterations
+        (epoch_length); after each epoch the train and validation accuracies
+        are recorded and the learning rate is multiplied by learning_rate_decay.
 
         When X holds float32 (or float64) data, the parameters are first cast
         to that dtype, so that float32 data trains in float32 (about twice as
@@ -237,15 +253,23 @@ class TwoLayerNet(object):
         A dictionary with keys loss_history (one loss per iteration),
         train_acc_history and val_acc_history (one accuracy per epoch), and
         acc_iters (the iteration, 0, iterations_per_epoch, ..., at which each
-        of those accuracies was measured). With snapshot_every, also
-        snapshot_iters (the iteration of each snapshot) and W1_snapshots (the
-        matching copies of W1).
+        of those accuracies was measured), and learning_rate (the learning
+        rate after the last decay). With snapshot_every, also snapshot_iters
+        (the iteration of each snapshot) and W1_snapshots (the matching copies
+        of W1).
+
+        Training goes on exactly where a call stopped when the next call is
+        given that learning_rate (and the same data, batch_size and
+        learning_rate_decay), provided the first call's num_iters was a whole
+        number of epochs: the minibatches come from NumPy's global random
+        state, the parameters from self.params. cs231n.tuning trains this way,
+        in chunks, to stop diverging runs early.
         """
         num_train = X.shape[0]
         if y.shape != (num_train,):
             raise ValueError(f"train: y must have shape ({num_train},) to match X, got {y.shape}")
         batch_size = positive_int(batch_size, "batch_size", "train")
-        iterations_per_epoch = max(num_train // batch_size, 1)
+        iterations_per_epoch = epoch_length(num_train, batch_size)
         if X.dtype in (np.float32, np.float64):
             for name, param in list(self.params.items()):
                 if param.dtype != X.dtype:
@@ -294,13 +318,19 @@ class TwoLayerNet(object):
             # -learning_rate times its gradient. Update the arrays in place.        #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-            # In place, with no temporary array as large as W1 (see cs231n/_blas.py).
-            from cs231n._blas import sgd_step
-            for name, param in self.params.items():
-                sgd_step(param, grads[name], learning_rate)
-            # These gradient arrays are no longer needed: the next loss() call may write
-            # its dW1 into them instead of a new array.
-            self._spare_grads = grads
+            # In place, with no temporary array as large as W1 (cs231n/_instructor_blas.py,
+            # which the student kit does not have; there, the same step in plain NumPy).
+            try:
+                from cs231n._instructor_blas import recycle, sgd_step
+            except ImportError:
+                for name, param in self.params.items():
+                    param -= learning_rate * grads[name]
+            else:
+                for name, param in self.params.items():
+                    sgd_step(param, grads[name], learning_rate)
+                # These gradient arrays are spent: the next loss() call may write its dW1
+                # into one of them instead of a new array.
+                recycle(grads.values())
             # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
             if verbose and it % 100 == 0:
@@ -327,6 +357,7 @@ class TwoLayerNet(object):
             "train_acc_history": train_acc_history,
             "val_acc_history": val_acc_history,
             "acc_iters": acc_iters,
+            "learning_rate": learning_rate,
         }
         if recorder is not None:
             stats["snapshot_iters"] = recorder.iters

@@ -1,24 +1,42 @@
-"""In-place BLAS updates for the float32 training path: ``out += a @ b`` and ``y += alpha * x``.
+"""In-place BLAS updates for the float32 training path, and spare arrays to write into.
 
-NumPy has no in-place form of either: ``out += a @ b`` writes the product to a
-new array and then adds it, and ``y += alpha * x`` makes ``alpha * x`` first.
-For the first layer of a two-layer net (a D x H array, 6 MB at H = 500 in
-float32) each of those extra passes over memory costs about a fifth of a
-millisecond, a large part of what an iteration spends outside its matrix
-products. BLAS does both in one pass: gemm with beta = 1 adds the product to
-what ``out`` holds, and axpy adds a multiple of ``x`` to ``y``.
+Only the reference solution of cs231n/classifiers/neural_net.py uses this
+module, from inside its student regions; like every module whose name starts
+with ``_instructor``, it is not part of the student kit.
 
-This module calls the BLAS that NumPy itself uses, when it is the OpenBLAS of
-NumPy's wheels (found with threadpoolctl; its 64-bit-integer CBLAS functions
-``scipy_cblas_sgemm64_`` and ``scipy_cblas_saxpy64_``), for float32 arrays in
-C or transposed-C order. Everything else (float64, other layouts, another
-BLAS) runs in NumPy, with the same result up to rounding; float64 is never
-sent to BLAS here, so float64 results stay those of plain NumPy, bit for bit.
+- add_matmul(a, b, out): ``out += a @ b``; sgd_step(param, grad, lr):
+  ``param -= lr * grad``.
 
-The library is looked up on first use and checked on a small example against
-NumPy; if anything differs, this module uses NumPy from then on.
+  NumPy has no in-place form of either: ``out += a @ b`` writes the product to
+  a new array and then adds it, and ``y += alpha * x`` makes ``alpha * x``
+  first. For the first layer of a two-layer net (a D x H array, 6 MB at
+  H = 500 in float32) each of those extra passes over memory costs about a
+  fifth of a millisecond, a large part of what an iteration spends outside its
+  matrix products. BLAS does both in one pass: gemm with beta = 1 adds the
+  product to what ``out`` holds, and axpy adds a multiple of ``x`` to ``y``.
+
+  This module calls the BLAS that NumPy itself uses, when it is the OpenBLAS
+  of NumPy's wheels (found with threadpoolctl; its 64-bit-integer CBLAS
+  functions ``scipy_cblas_sgemm64_`` and ``scipy_cblas_saxpy64_``), for
+  float32 arrays in C or transposed-C order. Everything else (float64, other
+  layouts, another BLAS) runs in NumPy, with the same result up to rounding;
+  float64 is never sent to BLAS here, so float64 results stay those of plain
+  NumPy, bit for bit. The library is looked up on first use and checked on a
+  small example against NumPy; if anything differs, this module uses NumPy
+  from then on.
+
+- recycle(arrays) and spare(shape, dtype): a small pool of arrays that their
+  owner no longer needs. A new D x H array at every training iteration costs
+  page faults that take about as long as the matrix product written into it;
+  train() hands its spent gradients back with recycle(), and loss() writes the
+  next dW1 into spare(W1.shape, dtype), which takes one of them or makes a new
+  array. Only arrays given to recycle() are ever handed out again, each to one
+  caller at a time, so an array that a caller keeps is never overwritten. The
+  pool is shared by the whole process (threads included) and holds at most
+  POOL_SIZE arrays, the most recently recycled.
 """
 import ctypes
+import threading
 
 import numpy as np
 
@@ -102,7 +120,7 @@ def _all_float32(*arrays):
     return all(isinstance(m, np.ndarray) and m.dtype == np.float32 for m in arrays)
 
 
-def add_matmul(a, b, out, scratch=None):
+def add_matmul(a, b, out):
     """
     Add the matrix product a @ b to out, in place.
 
@@ -110,15 +128,13 @@ def add_matmul(a, b, out, scratch=None):
     - a: Array of shape (M, K).
     - b: Array of shape (K, N).
     - out: Array of shape (M, N) that the product is added to.
-    - scratch: Optional array of shape (M, N) and the dtype of a @ b,
-      overwritten with the product where NumPy computes it (so that no new
-      array is made); one of another shape or dtype is not used.
 
     Returns:
     - out, holding out + a @ b. In float32, with a and b each in C order or
       the transpose of an array in C order, and out in C order, this is one
-      BLAS call and no temporary; otherwise NumPy computes a @ b (into
-      scratch when given) and adds it.
+      BLAS call and no temporary; otherwise NumPy computes a @ b into a spare
+      array of the product's dtype (see spare; it is recycled afterwards) and
+      adds it: the same sum as ``out += a @ b``, bit for bit.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or out.shape != (a.shape[0], b.shape[1]):
         raise ValueError(f"add_matmul: a {a.shape} @ b {b.shape} does not fit out {out.shape}")
@@ -130,11 +146,9 @@ def add_matmul(a, b, out, scratch=None):
             and not np.may_share_memory(out, a) and not np.may_share_memory(out, b)):
         _gemm(functions[0], a, b, out)
         return out
-    if scratch is not None and scratch.shape == out.shape and scratch.dtype == np.result_type(a, b):
-        product = np.matmul(a, b, out=scratch)
-    else:
-        product = a @ b
+    product = np.matmul(a, b, out=spare(out.shape, np.result_type(a, b)))
     out += product
+    recycle([product])
     return out
 
 
@@ -164,3 +178,56 @@ def sgd_step(param, grad, learning_rate):
     grad *= learning_rate
     param -= grad
     return param
+
+
+# ----------------------------------------------------------------------------
+# Spare arrays
+# ----------------------------------------------------------------------------
+
+#: The most arrays the pool holds; recycling more drops the oldest. A training
+#: iteration recycles four gradients (and, in float64, the product's scratch
+#: array), so the pool keeps the two D x H arrays that the next one asks for.
+POOL_SIZE = 8
+_pool = []  # oldest first
+_pool_lock = threading.Lock()
+
+
+def recycle(arrays):
+    """
+    Hand arrays that are no longer needed to the pool, for spare() to reuse.
+
+    The caller promises that nothing reads or writes them afterwards: spare()
+    may give any of them to the next caller that asks for its shape and dtype.
+    Arrays that are views of others, read-only or not in C order are not kept;
+    only the POOL_SIZE most recently recycled arrays are.
+
+    Inputs:
+    - arrays: Iterable of arrays, e.g. grads.values() after an SGD step.
+    """
+    with _pool_lock:
+        for array in arrays:
+            if (isinstance(array, np.ndarray) and array.base is None and array.flags.writeable
+                    and array.flags.c_contiguous and not any(array is p for p in _pool)):
+                _pool.append(array)
+        del _pool[:-POOL_SIZE]
+
+
+def spare(shape, dtype):
+    """
+    An array to overwrite: a recycled one of this shape and dtype, or a new one.
+
+    Inputs:
+    - shape: Tuple, the shape of the array.
+    - dtype: Its dtype.
+
+    Returns:
+    - An array of that shape and dtype in C order, with arbitrary contents (as
+      np.empty). It is the caller's alone: the pool forgets it until it is
+      recycled again.
+    """
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    with _pool_lock:
+        for i in range(len(_pool) - 1, -1, -1):  # the most recently recycled first
+            if _pool[i].shape == shape and _pool[i].dtype == dtype:
+                return _pool.pop(i)
+    return np.empty(shape, dtype=dtype)
