@@ -30,12 +30,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-sys.modules.setdefault("rfc3987_syntax", None)  # see kit/__main__.py
 
+import kit  # noqa: E402,F401  (first: see kit/__init__.py)
 import kit_fixtures as fx  # noqa: E402
-from kit.instructor import cgroups  # noqa: E402
-from kit.instructor.grade import grade  # noqa: E402
-from kit.instructor.sandbox import KitView, Limits, Sandbox, choose_isolation, locate_bwrap  # noqa: E402
+from kit.instructor.grade.run import grade  # noqa: E402
+from kit.instructor.sandbox import cgroups  # noqa: E402
+from kit.instructor.sandbox.box import Sandbox  # noqa: E402
+from kit.instructor.sandbox.commands import KitView  # noqa: E402
+from kit.instructor.sandbox.isolation import Limits, choose_isolation, locate_bwrap  # noqa: E402
 
 GOAL_PER_MINUTE = 120
 GOAL_LOADED = 0.7
@@ -109,10 +111,11 @@ def throughput(n, jobs, load):
 
 def cell_costs():
     """[(check, cpu seconds, wall seconds)] of each cell on the reference, in one sandbox."""
-    from kit.instructor.checkrun import CheckNotebook, run_checks
+    from kit.instructor.grade.checkrun import CheckNotebook, run_checks
+    from kit.instructor.release.manifest import CHECKS_DIR
 
     iso = choose_isolation("bwrap", cgroups=cgroups.detect())
-    nbs = [CheckNotebook.read(p) for p in sorted((ROOT / "kit/instructor/checks").glob("*.ipynb"))]
+    nbs = [CheckNotebook.read(p) for p in sorted((ROOT / CHECKS_DIR).glob("*.ipynb"))]
     run = run_checks(lambda: Sandbox(KitView(ROOT), iso, Limits()), nbs, Limits())
     rows = []
     for nb in nbs:

@@ -6,10 +6,25 @@
     python -m kit report DIR             rewrite DIR/report.html and DIR/checks.csv (instructor side)
     python -m kit gradescope OUT.zip     the autograder bundle for Gradescope (instructor side)
 
-Layout, by trust:
-- kit/student/: ships to students (`collect` and what it imports);
-- kit/instructor/: the instructor's tools (release, grade, report, the check
-  notebooks); never ships, and never imports student code;
-- kit/sandboxed/: runs inside the sandbox next to student code (the check
-  executor and its launcher); standalone, untrusted, never ships.
+Layout, by trust (the student kit has only kit/student/):
+
+    kit/
+      student/          ships to students: `collect` and what it imports
+      sandboxed/        runs inside the sandbox, next to student code: standalone, untrusted
+      instructor/       the instructor's tools: never ship, never import student code
+        notebooks.py    the one reader of cell and check metadata
+        release/        stage 1: the student kit (manifest, notebooks, leak check)
+        grade/          stage 2: one run -> one submission -> checks, notebooks -> results, reports
+        sandbox/        the box student code runs in, started and bounded from the grader
+        gradescope/     the same grading, bundled for Gradescope's containers
+
+Nothing under kit/student/ or kit/sandboxed/ imports kit/instructor/
+(tests/test_kit_layout.py checks these rules).
 """
+import sys
+
+# jsonschema (which nbformat and nbval import) imports rfc3987_syntax when it is installed,
+# and that builds a grammar at import time (a second or more, in every process that reads a
+# notebook); the kit never uses the "iri" format check it serves. Importing the kit first
+# (`python -m kit`, `pytest -p kit...`) leaves it out.
+sys.modules.setdefault("rfc3987_syntax", None)

@@ -8,9 +8,9 @@ import importlib
 import importlib.util
 import sys
 
-COMMANDS = {"release": "kit.instructor.release", "collect": "kit.student.collect",
-            "grade": "kit.instructor.grade", "report": "kit.instructor.classreport",
-            "gradescope": "kit.instructor.gradescope"}
+COMMANDS = {"release": "kit.instructor.release.student_kit", "collect": "kit.student.collect",
+            "grade": "kit.instructor.grade.run", "report": "kit.instructor.grade.classreport",
+            "gradescope": "kit.instructor.gradescope.bundle"}
 
 
 def _available(module):
@@ -21,9 +21,6 @@ def _available(module):
 
 
 def main(argv=None):
-    # jsonschema (under nbformat) imports rfc3987_syntax when installed, which builds a
-    # grammar at import time (seconds); the kit never needs that "iri" format check.
-    sys.modules.setdefault("rfc3987_syntax", None)
     parser = argparse.ArgumentParser(prog="python -m kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -54,7 +51,7 @@ def main(argv=None):
     p.add_argument("--bwrap", default=None, help="path of the bubblewrap executable (default: found on PATH)")
     p.add_argument("--no-dedupe", action="store_true",
                    help="grade byte-identical zips each time (default: once, result copied)")
-    p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/instructor/checks)")
+    p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/instructor/grade/checks)")
     p.add_argument("--data", default=None,
                    help="a CIFAR-10 folder (cifar-10-batches-py): also grade the notebooks with nbval")
     p.add_argument("--nb-timeout", type=float, default=None,

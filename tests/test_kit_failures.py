@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor import cgroups
-from kit.instructor.grade import RUN_PREFIX, grade
-from kit.instructor.sandbox import SANDBOXED, IsolationUnavailable, Limits, locate_bwrap
+from kit.instructor.sandbox import cgroups
+from kit.instructor.grade.run import RUN_PREFIX, grade
+from kit.instructor.sandbox.box import SANDBOXED
+from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits, locate_bwrap
 
 SOURCE = fx.SOURCE
 LIMITS = Limits(cell_timeout=6, timeout=120, memory_mb=1024)
@@ -174,8 +175,8 @@ def test_without_bubblewrap_auto_refuses_to_grade(tmp_path, monkeypatch):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "apt-get install bubblewrap" in lines[0] and "--isolation rlimits" in lines[0]
     assert not (out / "ivan").exists()
-    import kit.instructor.sandbox as sandbox
-    monkeypatch.setattr(sandbox, "BWRAP_PLACES", ())
+    import kit.instructor.sandbox.isolation as isolation
+    monkeypatch.setattr(isolation, "BWRAP_PLACES", ())
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(IsolationUnavailable, match="not installed on PATH"):
         grade(subs, out, isolation="auto", log=lambda *a: None)

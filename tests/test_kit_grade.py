@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor.grade import grade
-from kit.instructor.sandbox import Limits, locate_bwrap
+from kit.instructor.grade.run import grade
+from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 
 SOURCE = fx.SOURCE
 SVM = fx.SVM_CHECKS
@@ -76,8 +76,8 @@ def plant_all(subs, out, release_dir, port):
     plants["broken_notebook"] = notebook_with_broken_cells(ref)
     plants["read_source"] = fx.wrap_svm(ref, f"""
 readable = []
-for path in ({str(SOURCE / 'cs231n/layers.py')!r}, {str(SOURCE / 'kit/instructor/checks/grading.ipynb')!r},
-             {str(SOURCE / 'kit/instructor/grade.py')!r}):
+for path in ({str(SOURCE / 'cs231n/layers.py')!r}, {str(SOURCE / 'kit/instructor/grade/checks/grading.ipynb')!r},
+             {str(SOURCE / 'kit/instructor/grade/run.py')!r}):
     try:
         open(path).read()
         readable.append(path)

@@ -28,10 +28,11 @@ import nbformat
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor import gradescope
-from kit.instructor.gradescope import BundleError, build
-from kit.instructor.release import release
-from kit.instructor.sandbox import choose_isolation, locate_bwrap
+from kit.instructor.gradescope import bundle as gradescope
+from kit.instructor.gradescope.bundle import BundleError, build
+from kit.instructor.release.manifest import CHECKS_DIR
+from kit.instructor.release.student_kit import release
+from kit.instructor.sandbox.isolation import choose_isolation, locate_bwrap
 
 SOURCE = fx.SOURCE
 LIMITS = {"cell_timeout": 5, "timeout": 150, "memory_mb": 1024}
@@ -74,7 +75,7 @@ RESULTS_SCHEMA = {
 def check_cells():
     """[(name, points, visibility)] of the check cells of the instructor source."""
     out = []
-    for path in sorted((SOURCE / gradescope.CHECKS).glob("*.ipynb")):
+    for path in sorted((SOURCE / CHECKS_DIR).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.get("metadata", {})
             if cell.cell_type == "code" and "points" in meta:
@@ -157,9 +158,10 @@ def test_bundle_holds_what_grading_needs_and_nothing_else(bundle):
         infos = {i.filename: i for i in zf.infolist()}
     names = set(infos)
     for needed in ("setup.sh", "run_autograder", "README.md", "gradescope.json", "requirements.txt",
-                   "kit/instructor/grade.py", "kit/instructor/autograder.py", "kit/instructor/checks/grading.ipynb",
-                   "kit/instructor/student_root/README.md", "kit/sandboxed/executor.py",
-                   "kit/sandboxed/launch.py", "kit/instructor/cgroup_exec.py", "cs231n/layers.py",
+                   "kit/instructor/grade/run.py", "kit/instructor/gradescope/autograder.py",
+                   "kit/instructor/grade/checks/grading.ipynb", "kit/instructor/release/student_root/README.md",
+                   "kit/instructor/__init__.py", "kit/instructor/sandbox/__init__.py", "kit/sandboxed/executor.py",
+                   "kit/sandboxed/launch.py", "kit/instructor/sandbox/cgroup_exec.py", "cs231n/layers.py",
                    "notebooks/two_layer_net.ipynb", "Makefile"):
         assert needed in names, needed
     for name in names:
@@ -187,7 +189,7 @@ def test_only_the_list_ships_whatever_else_is_in_the_tree(tmp_path):
         shutil.copy2(path, src / rel)
     strays = ["tests/test_x.py", ".git/config", "bench/bench_x.py", "datasets/cifar-10-batches-py/data_batch_1",
               "submissions/alice.zip", "grades/alice/results.json", "build/student-kit/README.md",
-              ".venv/bin/python", "kit/instructor/notes.txt", "kit/instructor/checks/.ipynb_checkpoints/a.ipynb",
+              ".venv/bin/python", "kit/instructor/notes.txt", "kit/instructor/grade/checks/.ipynb_checkpoints/a.ipynb",
               "cs231n/__pycache__/layers.cpython-311.pyc", "notebooks/answers.zip", "README.md"]
     for rel in strays:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +247,7 @@ def test_a_check_with_a_visibility_gradescope_does_not_know_is_refused(tmp_path)
     for rel, path in gradescope.bundle_files(SOURCE).items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, src / rel)
-    checks = src / gradescope.CHECKS / "grading.ipynb"
+    checks = src / CHECKS_DIR / "grading.ipynb"
     nb = nbformat.read(checks, as_version=4)
     cell = next(c for c in nb.cells if "points" in c.metadata)
     cell.metadata["visibility"] = "private"
@@ -518,7 +520,7 @@ def read_the_bundle(root):
     return fx.wrap_svm(fx.reference_files(), f"""
 import os
 readable = []
-for path in ({str(source / fx.LAYERS)!r}, {str(source / 'kit/instructor/checks/grading.ipynb')!r},
+for path in ({str(source / fx.LAYERS)!r}, {str(source / 'kit/instructor/grade/checks/grading.ipynb')!r},
              {str(source / 'gradescope.json')!r}):
     try:
         open(path).read()

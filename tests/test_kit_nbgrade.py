@@ -13,9 +13,10 @@ import nbformat
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor.grade import SetupError, grade
-from kit.instructor.nbgrade import build_notebook, verify_data, DataError
-from kit.instructor.sandbox import Limits, locate_bwrap
+from kit.instructor.grade.prepare import SetupError
+from kit.instructor.grade.run import grade
+from kit.instructor.grade.nbgrade import build_notebook, verify_data, DataError
+from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 
 SOURCE = fx.SOURCE
 NOTEBOOK = "notebooks/two_layer_net.ipynb"
@@ -91,7 +92,7 @@ def graded(tmp_path_factory):
     subs.mkdir()
     plant(src, subs)
     logs = []
-    run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/checks", jobs=2, limits=Limits(),
+    run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/grade/checks", jobs=2, limits=Limits(),
                 data=DATA, nb_timeout=60, log=logs.append)
     results = {r["student"]: json.loads((out / r["student"] / "results.json").read_text()) for r in run.rows}
     return {"run": run, "results": results, "logs": logs, "src": src}
@@ -175,7 +176,7 @@ def test_without_data_the_notebooks_are_skipped_with_one_line(tmp_path):
     subs.mkdir()
     fx.write_zip(subs / "alice.zip", fx.reference_files())
     logs = []
-    run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/checks", limits=Limits(), log=logs.append)
+    run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/grade/checks", limits=Limits(), log=logs.append)
     assert [line for line in logs if "notebook grading skipped" in line] == [
         "notebook grading skipped: pass --data DIR (a CIFAR-10 folder) to grade the notebooks too; "
         "the code checks run"]
@@ -203,7 +204,7 @@ def test_a_folder_that_is_not_cifar10_is_refused(tmp_path):
 
 def test_only_solution_cells_come_from_the_student(tmp_path):
     """build_notebook keeps the student's solution cells (by id, else by order) and nothing else."""
-    from kit.instructor.nbgrade import GradedNotebook
+    from kit.instructor.grade.nbgrade import GradedNotebook
 
     ref = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["setup"]}),

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from kit.instructor import manual, pyparse, splice
+from kit.instructor import pyparse
+from kit.instructor.grade import manual, splice
 from kit.instructor.pyparse import parse
 
 

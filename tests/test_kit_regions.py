@@ -12,9 +12,9 @@ import json
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor.grade import grade
-from kit.instructor.sandbox import Limits, locate_bwrap
-from kit.instructor.splice import map_traceback, splice, syntax_message
+from kit.instructor.grade.run import grade
+from kit.instructor.sandbox.isolation import Limits, locate_bwrap
+from kit.instructor.grade.splice import map_traceback, splice, syntax_message
 from kit.student.regions import END, START, region_keys, stub_regions
 
 S, E = START, END

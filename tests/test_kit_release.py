@@ -8,9 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kit.instructor.leaks import find_leaks
-from kit.instructor.nbrelease import release_notebook
-from kit.instructor.release import ReleaseError, release
+from kit.instructor.release.leaks import find_leaks
+from kit.instructor.release.student_kit import ReleaseError, release
+from kit.instructor.release.student_notebook import release_notebook
 from kit.student.files import student_files
 from kit.student.regions import END, START, STUB, find_regions
 
@@ -289,7 +289,7 @@ def complete_kit(released, dest):
     """
     import shutil
 
-    from kit.instructor.nbrelease import explanation_indices
+    from kit.instructor.release.student_notebook import explanation_indices
 
     shutil.copytree(released, dest)
     for rel in student_files(SOURCE):

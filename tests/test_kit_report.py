@@ -1,4 +1,4 @@
-"""The class report (kit/instructor/classreport.py): report.html and checks.csv of a grading folder.
+"""The class report (kit/instructor/grade/classreport.py): report.html and checks.csv of a grading folder.
 
 Most tests build a grading folder by hand (grades.csv and <student>/results.json
 as the grader writes them), with plants: students who share a mistake with
@@ -16,8 +16,9 @@ from html.parser import HTMLParser
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor import classreport
-from kit.instructor.classreport import failure_key, failure_line, write_class_report
+from kit.instructor.grade import classreport, report
+from kit.instructor.grade.compare import CheckResult
+from kit.instructor.grade.classreport import failure_key, failure_line, write_class_report
 from test_offline_pages import page_problems
 
 BWRAP = "bwrap: no network, own pid/ipc/uts/cgroup namespaces, uid 65534 in a user namespace; pids cgroups"
@@ -50,9 +51,9 @@ FAILURES = {
 
 
 def test_output(name, points, exercises, failure=None):
-    lines = [f"Exercises {exercises}."] + ([failure] if failure else ["ok    value: matches"])
-    return {"name": name, "score": 0.0 if failure else float(points), "max_score": float(points),
-            "status": "failed" if failure else "passed", "output": "\n".join(lines), "visibility": "visible"}
+    """The results.json entry of a check, as the grader writes it."""
+    return report.test_entry(CheckResult(name, 0.0 if failure else float(points), float(points), "visible",
+                                         [failure] if failure else ["ok    value: matches"], exercises))
 
 
 test_output.__test__ = False  # a helper, not a test
@@ -345,8 +346,8 @@ IPYTHON_TRACEBACK = ("-" * 75 + "\nValueError                                Tra
      "FAILED: it failed: ValueError: boom 3"),
 ])
 def test_failure_line_of_a_notebook_check(record, hidden, line):
-    """The outputs of the notebook checks (kit.instructor.nbgrade), made by its own formatter."""
-    from kit.instructor import nbgrade
+    """The outputs of the notebook checks (kit.instructor.grade.nbgrade), made by its own formatter."""
+    from kit.instructor.grade import nbgrade
 
     output = f"Exercises the notebook notebooks/two_layer_net.ipynb.\nFAILED: {nbgrade._failure_text(record, hidden)}"
     assert failure_line(output) == line
@@ -436,8 +437,8 @@ def test_command_line_rewrites_the_report(class_folder, tmp_path):
 
 @pytest.mark.timeout(600)
 def test_report_of_a_real_grading_run(tmp_path):
-    from kit.instructor.grade import grade
-    from kit.instructor.sandbox import Limits, locate_bwrap
+    from kit.instructor.grade.run import grade
+    from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 
     if locate_bwrap() is None:
         pytest.skip("grading needs bubblewrap (apt-get install bubblewrap)")

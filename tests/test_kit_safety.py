@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from kit.instructor import archive
-from kit.instructor.archive import ArchiveRejected, extract
+from kit.instructor.grade import archive
+from kit.instructor.grade.archive import ArchiveRejected, extract
 
 ALLOWED = ["cs231n/layers.py", "cs231n/classifiers/neural_net.py", "notebooks/two_layer_net.ipynb"]
 

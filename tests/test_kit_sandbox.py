@@ -1,4 +1,4 @@
-"""kit.instructor.sandbox: what a sandboxed cell can and cannot do, with real bubblewrap.
+"""kit.instructor.sandbox.box: what a sandboxed cell can and cannot do, with real bubblewrap.
 
 Each test starts a real sandbox on a small kit and runs cells in it, the way
 the grader does. Tests that need bubblewrap (or root, for cgroups and a real
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kit.instructor import cgroups
-from kit.instructor.sandbox import (SANDBOXED, GraderFailure, IsolationUnavailable, KitView, Limits, Sandbox,
-                                    choose_isolation, locate_bwrap)
+from kit.instructor.sandbox import cgroups
+from kit.instructor.sandbox.box import SANDBOXED, GraderFailure, Sandbox
+from kit.instructor.sandbox.commands import KitView
+from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits, choose_isolation, locate_bwrap
 
 ROOT = os.geteuid() == 0
 CGROUPS = cgroups.detect()
@@ -81,7 +82,7 @@ def test_only_the_kit_is_visible(sandbox, tmp_path):
     secret = tmp_path / "instructor.txt"
     secret.write_text("the solution")
     source = Path(__file__).resolve().parents[1]
-    paths = (secret, source / "cs231n/layers.py", source / "kit/instructor/checks/grading.ipynb", "/home",
+    paths = (secret, source / "cs231n/layers.py", source / "kit/instructor/grade/checks/grading.ipynb", "/home",
              Path.home() / ".bash_history")
     out = sandbox.run(f"""
 import os

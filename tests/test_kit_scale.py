@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import kit_fixtures as fx
-from kit.instructor.grade import grade
-from kit.instructor.sandbox import Limits, locate_bwrap
+from kit.instructor.grade.run import grade
+from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 
 LIMITS = Limits(cell_timeout=5, timeout=120, memory_mb=1024)
 KINDS = ("correct", "relu_backward", "half_l2", "empty", "not_a_zip")

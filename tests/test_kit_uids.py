@@ -1,4 +1,4 @@
-"""kit.instructor.uids: every running sandbox of a root grader has a host uid of its own.
+"""kit.instructor.sandbox.uids: every running sandbox of a root grader has a host uid of its own.
 
 Each test leases from a lock folder of its own and a uid range of its own, so
 that the sandboxes of other test processes (which lease from the real ones)
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.instructor import uids
+from kit.instructor.sandbox import uids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are leased by a root grader only")
 SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +40,7 @@ def test_leases_are_distinct_and_reused_after_release(locks):
 
 def test_a_uid_held_by_another_grader_is_skipped_and_freed_when_it_dies(locks):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "from pathlib import Path; from kit.instructor import uids; import time; "
+        [sys.executable, "-c", "from pathlib import Path; from kit.instructor.sandbox import uids; import time; "
          f"uids.LOCK_DIRS = (Path({str(locks)!r}),); uids.BASE = {TEST_BASE}; lease = uids.acquire(); print(lease.uid, flush=True); "
          "time.sleep(60)"], cwd=SOURCE, stdout=subprocess.PIPE, text=True)
     try:

@@ -1,67 +1,13 @@
 """How cs231n/ is put together: no import cycle, the explorers' JavaScript and CSS in package data."""
-import ast
 from pathlib import Path
 
 import pytest
 
+from import_graph import find_cycle, import_graph
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cs231n"
 ASSETS = PACKAGE / "viewer_assets"
-
-
-def module_name(path, root):
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-def import_graph(package_dir):
-    """{module: set of modules of the same package it imports}, anywhere in its code."""
-    root, package = package_dir.parent, package_dir.name
-    modules = {module_name(p, root): p for p in package_dir.rglob("*.py")}
-    graph = {}
-    for name, path in modules.items():
-        is_package = path.name == "__init__.py"
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = name.split(".")[:len(name.split(".")) - node.level + is_package]
-                    prefix = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    prefix = node.module
-                targets.add(prefix)
-                targets.update(f"{prefix}.{alias.name}" for alias in node.names)
-        graph[name] = {t for t in targets if t in modules and t != name
-                       and t.split(".")[0] == package}
-    return graph
-
-
-def find_cycle(graph):
-    """One import cycle as a list [a, b, ..., a], or None."""
-    state = {}
-
-    def visit(node, path):
-        state[node] = "open"
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [nxt]
-            if nxt not in state:
-                found = visit(nxt, path + [nxt])
-                if found:
-                    return found
-        state[node] = "done"
-        return None
-
-    for start in sorted(graph):
-        if start not in state:
-            found = visit(start, [start])
-            if found:
-                return found
-    return None
 
 
 def test_the_package_has_no_import_cycle():
@@ -105,10 +51,7 @@ def test_explorer_javascript_and_css_live_in_package_data():
 
 
 def test_package_data_ships_in_the_student_kit():
-    try:  # the release's list of shipped files (kit/instructor/manifest.py once the kit moves there)
-        from kit.instructor.manifest import shipped_sources as released_paths
-    except ImportError:
-        from kit.release import released_paths
+    from kit.instructor.release.manifest import shipped_sources as released_paths
 
     released = set(released_paths(ROOT))
     for path in ASSETS.iterdir():

@@ -1,7 +1,7 @@
 """Host uids for the sandboxes of a root grader: one per running sandbox, unique on the machine.
 
 A grader that runs as root starts each sandbox as a real unprivileged host uid
-(see kit.instructor.sandbox). Two sandboxes must never share one, even when
+(see kit.instructor.sandbox.box). Two sandboxes must never share one, even when
 they belong to different grading runs (two instructors, a Dask worker beside
 a local run): the process limit (RLIMIT_NPROC) counts per uid, so a fork bomb
 in one would starve the other, and processes of the same uid may signal each

@@ -1,6 +1,6 @@
 """What run_autograder runs on Gradescope: grade /autograder/submission with `kit grade`'s code.
 
-    python -B -m kit.instructor.autograder --root /autograder     (from /autograder/source)
+    python -B -m kit.instructor.gradescope.autograder --root /autograder     (from /autograder/source)
 
 For each submission, in a fresh container:
 1. protect the bundle: /autograder/source and everything in it owned by root and
@@ -10,7 +10,7 @@ For each submission, in a fresh container:
    student uploaded `python -m kit collect`'s submission.zip, otherwise the
    uploaded files (Gradescope extracts an uploaded zip): regular files only, never
    a symbolic link, so that a link cannot hand the grader a file of the bundle;
-3. grade it with kit.instructor.grade.grade, as `python -m kit grade` does;
+3. grade it with kit.instructor.grade.run.grade, as `python -m kit grade` does;
 4. copy its results.json to /autograder/results/results.json, with Gradescope's
    visibility fields (the grader's log on stdout stays hidden from students).
 
@@ -34,16 +34,14 @@ import time
 import zipfile
 from pathlib import Path
 
-# jsonschema (under nbformat) imports rfc3987_syntax when installed, which builds a grammar at
-# import time (a second); the kit never needs that "iri" format check (as in kit/__main__.py).
-sys.modules.setdefault("rfc3987_syntax", None)
-
-from kit.instructor import report  # noqa: E402
-from kit.instructor.archive import MAX_FILE, MAX_MEMBERS  # noqa: E402
-from kit.instructor.grade import SetupError, grade  # noqa: E402
-from kit.instructor.gradescope import CONFIG, VISIBILITIES  # noqa: E402
-from kit.instructor.sandbox import IsolationUnavailable, Limits, choose_isolation  # noqa: E402
-from kit.student.files import student_files  # noqa: E402
+from kit.instructor.grade import report
+from kit.instructor.grade.archive import MAX_FILE, MAX_MEMBERS
+from kit.instructor.grade.prepare import SetupError
+from kit.instructor.grade.run import grade
+from kit.instructor.gradescope.bundle import CONFIG
+from kit.instructor.notebooks import VISIBILITIES
+from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits, choose_isolation
+from kit.student.files import student_files
 
 ROOT = "/autograder"
 ROOT_ENV = "KIT_AUTOGRADER_ROOT"
@@ -246,12 +244,6 @@ def gradescope_results(results, settings, notes, seconds, upload):
     return out
 
 
-def _write_atomic(path, text):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _refuse_root_sandbox(settings):
     """rlimits only where student code runs as an unprivileged uid: as root it could read the bundle."""
     if settings["isolation"] != "rlimits" or os.geteuid() != 0:
@@ -305,7 +297,7 @@ def run(root=ROOT):
             return 2
         row = next((r for r in graded.rows if r["student"] == STUDENT), None)
         log(f"isolation in force: {graded.isolation}")
-        if row is None or row["status"] not in report.DONE:
+        if row is None or row["status"] not in report.SCORED:
             reason = (row or {}).get("reason") or "the run was stopped"
             log(f"autograder failure: the submission could not be graded ({(row or {}).get('status')}): "
                 f"{reason}\nNo results.json was written, so that this is not a 0: rerun the autograder "
@@ -314,7 +306,7 @@ def run(root=ROOT):
         results = json.loads((out / STUDENT / "results.json").read_text(encoding="utf-8"))
         final = gradescope_results(results, settings, notes, time.monotonic() - began, upload)
         results_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(results_dir / "results.json", json.dumps(final, indent=1))
+        report.write_atomic(results_dir / "results.json", json.dumps(final, indent=1))
         log(f"result: {final['score']:g} / {row['max_score']:g} ({row['status']}); wrote "
             f"{results_dir / 'results.json'} in {time.monotonic() - began:.1f} s")
         return 0
@@ -323,7 +315,7 @@ def run(root=ROOT):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kit.instructor.autograder", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m kit.instructor.gradescope.autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=os.environ.get(ROOT_ENV, ROOT),
                         help=f"the Gradescope root (default ${ROOT_ENV} or {ROOT})")

@@ -16,7 +16,7 @@ For each submitted notebook (grade_notebook):
    cells that were restored.
 2. The real nbval plugin runs it (`pytest --nbval`) in a trusted pytest
    process, with its kernel in the submission's sandbox (see
-   kit.instructor.nbval_sandbox): nbval compares each cell's outputs with the
+   kit.instructor.grade.nbval_plugin): nbval compares each cell's outputs with the
    reference's in pytest, outside the sandbox.
 3. Each check cell with points is a test of its own (named by the check's
    title), passed or not; a cell that did not run (time limit, or a kernel
@@ -26,30 +26,30 @@ import json
 import os
 import re
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from kit.instructor.cells import plain_cells
-from kit.instructor.compare import HIDDEN, CheckResult
-from kit.instructor.nbval_sandbox import CONFIG_VARIABLE
-from kit.instructor.sandbox import HARD_WALL_FACTOR, Aborted, GraderFailure
+from kit.instructor.grade.compare import CheckResult
+from kit.instructor.grade.nbval_plugin import CONFIG_VARIABLE
+from kit.instructor.notebooks import check_title, checks, is_code, is_solution, plain_cells
+from kit.instructor.sandbox.box import HARD_WALL_FACTOR, GraderFailure
 
 DATA_MOUNT = "/kit/datasets/cifar-10-batches-py"
 BATCHES = ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch", "batches.meta"]
-KIT_ROOT = Path(__file__).resolve().parents[2]
+KIT_ROOT = Path(__file__).resolve().parents[3]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_FEEDBACK = 2500
 
 
-class DataError(ValueError):
+class NotebookSetupError(ValueError):
+    """The notebooks cannot be graded: the data given with --data, or the reference solution on it."""
+
+
+class DataError(NotebookSetupError):
     """The CIFAR-10 folder given with --data is not one."""
 
 
@@ -58,7 +58,7 @@ class GradedNotebook:
     """A notebook the grader runs for every submission (prepared once per run)."""
     rel: str                   # e.g. "notebooks/two_layer_net.ipynb"
     reference: dict            # the instructor's notebook with the reference run's outputs (JSON)
-    checks: list               # [(cell index, title, points, visibility)]
+    checks: list               # [Check] of the check cells with points (kit.instructor.notebooks)
     solution_ids: list         # [(cell index, cell id)] of the solution cells
     reference_seconds: float   # CPU seconds of the reference run
     cpu_limit: float
@@ -66,16 +66,11 @@ class GradedNotebook:
 
     @property
     def max_score(self):
-        return sum(points for _, _, points, _ in self.checks)
+        return sum(check.points for check in self.checks)
 
     def test_name(self, title):
         """The name of a check cell's test in results.json, e.g. "two_layer_net.ipynb: best_net"."""
         return f"{Path(self.rel).name}: {title}"
-
-
-def check_title(source):
-    first = source.strip().splitlines()[0] if source.strip() else ""
-    return first[len("# Check:"):].strip() if first.startswith("# Check:") else first[:60]
 
 
 def verify_data(folder):
@@ -93,9 +88,7 @@ def verify_data(folder):
     if missing:
         raise DataError(f"--data {folder} is not a CIFAR-10 folder: it lacks {', '.join(missing)} "
                         f"(give the cifar-10-batches-py folder; `python get_datasets.py` makes one)")
-    if str(KIT_ROOT) not in sys.path:
-        sys.path.insert(0, str(KIT_ROOT))
-    from cs231n.data_utils import load_CIFAR10
+    from cs231n.data_utils import load_CIFAR10   # the instructor's own loader, beside the kit
 
     try:
         Xtr, Ytr, Xte, Yte = load_CIFAR10(str(folder))
@@ -106,17 +99,9 @@ def verify_data(folder):
     return len(Xtr), len(Xte)
 
 
-def _graded_cells(nb):
-    checks, solutions = [], []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        meta = cell.get("metadata", {})
-        if "solution" in meta.get("tags", []):
-            solutions.append((i, cell.get("id")))
-        elif "points" in meta:
-            checks.append((i, check_title(cell.source), float(meta["points"]), meta.get("visibility", "visible")))
-    return checks, solutions
+def _solution_ids(cells):
+    """[(cell index, cell id)] of the solution code cells."""
+    return [(i, cell["id"]) for i, cell in enumerate(cells) if is_code(cell) and is_solution(cell)]
 
 
 def run_reference(path, data_dir, timeout=3600):
@@ -148,29 +133,27 @@ def prepare_notebooks(source, data_dir, nb_timeout=None, log=print):
     - data_dir: The CIFAR-10 folder (verified here).
     - nb_timeout: CPU seconds per notebook; default three times the reference's runtime.
     """
-    from kit.instructor.grade import SetupError
-
     source = Path(source)
     verify_data(data_dir)
     graded = []
     for path in sorted((source / "notebooks").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        checks, solutions = _graded_cells(nb)
-        if not checks:
+        cells = plain_cells(nbformat.read(path, as_version=4))
+        graded_checks = checks(cells)
+        if not graded_checks:
             continue
         log(f"reference run of {path.name} on {data_dir} ...")
         try:
             executed, seconds = run_reference(path, data_dir)
         except Exception as err:  # noqa: BLE001 - the instructor must fix the reference first
-            raise SetupError(f"the reference solution of {path.name} does not run on {data_dir}: "
-                             f"{type(err).__name__}: {str(err)[-1500:]}") from None
+            raise NotebookSetupError(f"the reference solution of {path.name} does not run on {data_dir}: "
+                                     f"{type(err).__name__}: {str(err)[-1500:]}") from None
         sanitize = source / "notebooks" / "sanitize.cfg"
         graded.append(GradedNotebook(
             rel=path.relative_to(source).as_posix(), reference=json.loads(nbformat.writes(executed)),
-            checks=checks, solution_ids=solutions, reference_seconds=seconds,
+            checks=graded_checks, solution_ids=_solution_ids(cells), reference_seconds=seconds,
             cpu_limit=float(nb_timeout) if nb_timeout else max(60.0, 3 * seconds),
             sanitize=str(sanitize) if sanitize.is_file() else None))
-        log(f"  {len(checks)} graded cells, {sum(p for _, _, p, _ in checks):g} points; the reference used "
+        log(f"  {len(graded_checks)} graded cells, {graded[-1].max_score:g} points; the reference used "
             f"{seconds:.0f} s of CPU; limit {graded[-1].cpu_limit:.0f} s of CPU per submission")
     return graded
 
@@ -188,7 +171,7 @@ def build_notebook(gnb, submitted):
     """
     cells = plain_cells(submitted)
     by_id = {c["id"]: c for c in cells if c["id"]}
-    student_solutions = [c for c in cells if c["cell_type"] == "code" and "solution" in c["tags"]]
+    student_solutions = [c for c in cells if is_code(c) and is_solution(c)]
     nb = json.loads(json.dumps(gnb.reference))
     solution_index = {i for i, _ in gnb.solution_ids}
     restored, missing = [], 0
@@ -259,13 +242,6 @@ def _failure_text(record, hidden):
     return ("the cell raised an error:\n" + text.strip())[-MAX_FEEDBACK:]
 
 
-def _kill(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
 def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
     """
     Run one submitted notebook under nbval in the sandbox and score its check cells.
@@ -275,7 +251,7 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
     - submitted: The student's notebook (parsed JSON) or None when not submitted.
     - make_sandbox: Callable returning a Sandbox of this submission (with the data bound).
     - work: A private folder for this notebook's files.
-    - abort: threading.Event set to stop now.
+    - abort: threading.Event set to stop now (the sandbox watches it).
     - limits: The submission's Limits (memory and processes; the CPU limit is gnb.cpu_limit).
 
     Returns:
@@ -285,11 +261,12 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
     - GraderFailure when the kernel does not start or pytest fails for the grader's reasons.
     - Aborted.
     """
-    def result(title, points, visibility, line, got=0.0):
-        return CheckResult(gnb.test_name(title), got, points, visibility, [line], f"the notebook {gnb.rel}")
+    def result(check, line, got=0.0):
+        return CheckResult(gnb.test_name(check.name), got, check.points, check.visibility, [line],
+                           f"the notebook {gnb.rel}")
 
     if submitted is None:
-        return [result(t, p, v, f"not run: {gnb.rel} is not in your submission") for _, t, p, v in gnb.checks], []
+        return [result(c, f"not run: {gnb.rel} is not in your submission") for c in gnb.checks], []
     nb, lines = build_notebook(gnb, submitted)
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -309,73 +286,47 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
                                       "results": str(results), "owner": sandbox.host_user()}),
                           encoding="utf-8")
         backstop = limits.cell_wall(gnb.cpu_limit) + 60   # seconds neither running nor waiting for a CPU
-        wall = HARD_WALL_FACTOR * backstop
-        cmd = [sys.executable, "-m", "pytest", "-p", "kit.instructor.nbval_sandbox", "--nbval", str(path),
+        cmd = [sys.executable, "-m", "pytest", "-p", "kit.instructor.grade.nbval_plugin", "--nbval", str(path),
                "-c", str(work / "pytest.ini"), "--rootdir", str(work), "-p", "no:cacheprovider",
-               "-o", "addopts=", "-q", "--color=no", "--nbval-cell-timeout", str(int(wall)),
+               "-o", "addopts=", "-q", "--color=no",
+               "--nbval-cell-timeout", str(int(HARD_WALL_FACTOR * backstop)),
                "--nbval-kernel-startup-timeout", "90"]
         if gnb.sanitize:
             cmd += ["--nbval-sanitize-with", gnb.sanitize]
         env = dict(os.environ, **{CONFIG_VARIABLE: str(config)}, PYTHONPATH=str(KIT_ROOT),
                    PYTHONDONTWRITEBYTECODE="1")
         env.update(env_extra or {})
-        proc = subprocess.Popen(cmd, cwd=cwd or str(work), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        sandbox.tree_root = proc.pid
-        start, timed_out, log = time.monotonic(), None, bytearray()
-        start_wait = sandbox.waiting_seconds()
-
-        def drain():
-            for chunk in iter(lambda: proc.stdout.read(65536), b""):
-                if len(log) < 200_000:
-                    log.extend(chunk)
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        while proc.poll() is None:
-            if abort.wait(0.2):
-                _kill(proc)
-                raise Aborted()
-            waited, used, idle = sandbox.idle_since(start, 0.0, start_wait)
-            if used > gnb.cpu_limit or idle > backstop or waited > wall:
-                timed_out = (f"the notebook used more than its {gnb.cpu_limit:.0f} s of CPU" if used > gnb.cpu_limit
-                             else f"the notebook stopped running for more than {backstop:.0f} s")
-                _kill(proc)
-                break
-        proc.wait()
-        reader.join(timeout=10)
+        stopped, log = sandbox.supervise(cmd, cwd or str(work), env, gnb.cpu_limit, backstop)
     finally:
         sandbox.close()
         if mounted:
             subprocess.run(["umount", "-l", str(connection)], capture_output=True)
+    timed_out = {None: None, "cpu": f"the notebook used more than its {gnb.cpu_limit:.0f} s of CPU",
+                 "idle": f"the notebook stopped running for more than {backstop:.0f} s"}[stopped]
     records = {}
     if results.exists():
         for line in results.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             records.setdefault(record["cell"], record)
-    output = _clean(bytes(log).decode("utf-8", "replace"))
+    output = _clean(log.decode("utf-8", "replace"))
     first = records.get(0)
     if not records or (first and first["outcome"] == "failed" and first["when"] == "setup"):
         if timed_out is None:
             raise GraderFailure(f"{gnb.rel}: the notebook's kernel did not start in the sandbox: "
                                 f"{(first or {}).get('text', '') or output[-1500:]}")
     numbers = {index: n for n, index in enumerate(_code_cell_indices(nb))}
-    checks = []
-    for index, title, points, visibility in gnb.checks:
-        record = records.get(numbers[index])
-        hidden = visibility in HIDDEN
+    scored = []
+    for check in gnb.checks:
+        record = records.get(numbers[check.index])
         if record is None:
             why = timed_out or "the notebook stopped before this cell"
-            checks.append(result(title, points, visibility, f"not run: {why}"))
+            scored.append(result(check, f"not run: {why}"))
         elif record["outcome"] == "passed":
-            checks.append(result(title, points, visibility, "passed (output matches the reference)", points))
+            scored.append(result(check, "passed (output matches the reference)", check.points))
         elif record["outcome"] == "xfailed":
-            checks.append(result(title, points, visibility, "not run: an earlier cell timed out"))
+            scored.append(result(check, "not run: an earlier cell timed out"))
         else:
-            checks.append(result(title, points, visibility, "FAILED: " + _failure_text(record, hidden)))
+            scored.append(result(check, "FAILED: " + _failure_text(record, check.hidden)))
     if timed_out:
         lines.append(f"{gnb.rel}: {timed_out}; the cells after that point were not run")
-    return checks, lines
-
-
-def clean_work(work):
-    shutil.rmtree(work, ignore_errors=True)
+    return scored, lines

@@ -2,13 +2,13 @@
 
 Gradescope extracts the bundle into /autograder/source, runs its setup.sh once
 when it builds the image, and runs its run_autograder for every submission
-(see kit/instructor/gradescope_files/README.md, which ships in the bundle).
+(see kit/instructor/gradescope/files/README.md, which ships in the bundle).
 
 The bundle holds the files named in BUNDLED (what `kit grade` needs: the
 release manifest's files, the instructor's tools and check notebooks, the
 sandboxed executor) and nothing else: never tests/, bench/, .git, datasets,
 submissions, grades or build outputs, whatever lies in the tree. At its root:
-setup.sh, run_autograder and README.md (from gradescope_files/), gradescope.json
+setup.sh, run_autograder and README.md (from files/), gradescope.json
 (the settings chosen here) and, with --wheels, a wheelhouse that setup.sh
 installs from without the network. The expected values are not in the bundle:
 the grader computes them from the reference solution at the start of each run,
@@ -19,27 +19,25 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import nbformat
 
-from kit.instructor.manifest import SHIPPED, matching_files
-from kit.instructor.sandbox import Limits
+from cs231n._atomic import atomic_write
+from kit.instructor.notebooks import VISIBILITIES, checks
+from kit.instructor.release.manifest import CHECKS_DIR, SHIPPED, STUDENT_ROOT, matching_files
+from kit.instructor.sandbox.isolation import Limits
 
-SOURCE = Path(__file__).resolve().parents[2]
-FILES = Path(__file__).resolve().parent / "gradescope_files"
-CHECKS = "kit/instructor/checks"
+SOURCE = Path(__file__).resolve().parents[3]
+FILES = Path(__file__).resolve().parent / "files"
 CONFIG = "gradescope.json"
 WHEELS = "wheels"
 # What grading needs, beyond the release manifest (SHIPPED): the instructor's tools (grade,
 # release, sandbox, reports, the check notebooks, the student-root files of the release)
-# and the executor that runs inside the sandbox. gradescope_files/ goes to the bundle's root.
-BUNDLED = SHIPPED + ("kit/instructor/*.py", f"{CHECKS}/*.ipynb", "kit/instructor/student_root/*",
-                     "kit/sandboxed/*.py")
+# and the executor that runs inside the sandbox. files/ goes to the bundle's root.
+BUNDLED = SHIPPED + ("kit/instructor/**/*.py", f"{CHECKS_DIR}/*.ipynb", f"{STUDENT_ROOT}/*", "kit/sandboxed/*.py")
 ROOT_FILES = {"setup.sh": 0o755, "run_autograder": 0o755, "README.md": 0o644}
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gradescope's values
 VENV = "/opt/kit-venv"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)   # every member: the same bytes for the same source
 
@@ -62,20 +60,16 @@ def check_visibilities(source):
     - {visibility: number of checks}.
     """
     counts, bad = {}, []
-    for path in sorted((Path(source) / CHECKS).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.get("metadata", {})
-            if cell.cell_type != "code" or "points" not in meta:
-                continue
-            visibility = meta.get("visibility", "visible")
-            counts[visibility] = counts.get(visibility, 0) + 1
-            if visibility not in VISIBILITIES:
-                bad.append(f"{path.name}: check {meta.get('check')!r} has visibility {visibility!r}")
+    for path in sorted((Path(source) / CHECKS_DIR).glob("*.ipynb")):
+        for check in checks(nbformat.read(path, as_version=4).cells):
+            counts[check.visibility] = counts.get(check.visibility, 0) + 1
+            if check.visibility not in VISIBILITIES:
+                bad.append(f"{path.name}: check {check.name!r} has visibility {check.visibility!r}")
     if bad:
         raise BundleError("gradescope: Gradescope knows the visibilities " + ", ".join(VISIBILITIES)
                           + ":\n  " + "\n  ".join(bad))
     if not counts:
-        raise BundleError(f"gradescope: no check cells in {Path(source) / CHECKS}")
+        raise BundleError(f"gradescope: no check cells in {Path(source) / CHECKS_DIR}")
     return counts
 
 
@@ -151,8 +145,8 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
         raise BundleError(f"gradescope: unknown visibility {visibility!r}: use one of {', '.join(VISIBILITIES)}")
     if not out.name.endswith(".zip"):
         raise BundleError(f"gradescope: {out} must be a .zip file (Gradescope's \"Zip file upload\")")
-    if not (source / CHECKS).is_dir():
-        raise BundleError(f"gradescope: {source} is not an instructor source (no {CHECKS})")
+    if not (source / CHECKS_DIR).is_dir():
+        raise BundleError(f"gradescope: {source} is not an instructor source (no {CHECKS_DIR})")
     check_visibilities(source)
     files = bundle_files(source)
     clash = sorted(set(files) & (set(ROOT_FILES) | {CONFIG}))
@@ -161,11 +155,10 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
     extra = _wheels(wheels) if wheels else []
     settings = config(source, isolation, limits, venv, visibility, bwrap)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
     names = []
-    try:
-        with zipfile.ZipFile(tmp, "w") as zf:
+
+    def write(f):
+        with zipfile.ZipFile(f, "w") as zf:
             for name, mode in ROOT_FILES.items():
                 _add(zf, name, mode, FILES / name)
             _add(zf, CONFIG, 0o644, data=json.dumps(settings, indent=1) + "\n")
@@ -173,12 +166,8 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
                 _add(zf, rel, 0o755 if os.access(path, os.X_OK) else 0o644, path)
             for path in extra:
                 _add(zf, f"{WHEELS}/{path.name}", 0o644, path)
-            names = zf.namelist()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+            names.extend(zf.namelist())
+    atomic_write(out, write)
     return sorted(names)
 
 

@@ -1,7 +1,7 @@
 """`python -m kit report DIR`: the class report of a grading folder.
 
 Reads what a grading run wrote into DIR (grades.csv and every
-<student>/results.json, see kit.instructor.report) and writes
+<student>/results.json, see kit.instructor.grade.report) and writes
 
 - DIR/report.html: one self-contained page (inline CSS, the plot embedded as
   a PNG data: URI, no script, a Content-Security-Policy that allows nothing
@@ -29,13 +29,11 @@ import sys
 from base64 import b64encode
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import dropwhile, takewhile
+from itertools import dropwhile
 from pathlib import Path
 
-from kit.instructor.report import write_atomic
+from kit.instructor.grade.report import SCORED, UNSCORED, write_atomic
 
-SCORED = ("graded", "empty", "rejected")      # a score of the student's own work
-UNSCORED = ("error", "not graded")            # no result yet: listed apart, never a zero
 STATUSES = SCORED + UNSCORED
 MAX_RESULTS_BYTES = 20 * 2**20
 SHOWN_CHARS = 400                             # of an example message or a reason
@@ -195,8 +193,8 @@ def parse_tests(name, results, problems):
         output = _text(t.get("output"))
         status = t.get("status")
         passed = status == "passed" if status in ("passed", "failed") else score >= max_score
-        lines = output.splitlines()
-        exercises = " ".join(line[len("Exercises "):].rstrip(".") for line in takewhile(_exercises, lines))
+        extra = t.get("extra_data")
+        exercises = _text(extra.get("exercises")) if isinstance(extra, dict) else ""
         out.append(Test(check, score, max_score, passed, output, exercises))
     return out
 

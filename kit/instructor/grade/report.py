@@ -14,15 +14,18 @@
 Every file is written atomically (a temporary file, then a rename).
 """
 import csv
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.instructor import manual
+from cs231n._atomic import atomic_write
+
+from kit.instructor.grade import manual
 
 GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason"]
-DONE = ("graded", "empty", "rejected")
+SCORED = ("graded", "empty", "rejected")      # a score of the student's own work: kept by a rerun
+UNSCORED = ("error", "not graded")            # no result yet: graded again by a rerun, never a zero
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Outcome:
     """Everything known about one submission once it is graded (or could not be)."""
     student: str
     status: str               # graded, empty, rejected, error
-    checks: list              # kit.instructor.compare.CheckResult
+    checks: list              # [kit.instructor.grade.compare.CheckResult]
     max_score: float
     messages: list            # about the submission as a whole, for the student
     isolation: str            # the isolation in force (detail, for the instructor)
@@ -38,7 +41,7 @@ class Outcome:
     seconds: float
     reason: str = ""          # why it could not be graded (status error)
     manual_rows: list = ()
-    timing: dict = None       # seconds per phase (see grade._grade), for the instructor and bench/
+    timing: dict = None       # seconds per phase (see kit.instructor.grade.submission), for the instructor and bench/
 
     @property
     def score(self):
@@ -46,10 +49,23 @@ class Outcome:
 
 
 def write_atomic(path, text):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write `text` (UTF-8) to `path` in one step (cs231n._atomic.atomic_write)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def test_entry(check):
+    """
+    The results.json entry of one scored check (a kit.instructor.grade.compare.CheckResult).
+
+    Its output starts with what the check exercises, for the student; the same
+    stays as data in its extra_data, for the class report.
+    """
+    lines = ([f"Exercises {check.exercises}."] if check.exercises else []) + check.lines
+    test = {"name": check.name, "score": check.points, "max_score": check.max_points, "status": check.status,
+            "output": "\n".join(lines), "visibility": check.visibility}
+    if check.exercises:
+        test["extra_data"] = {"exercises": check.exercises}
+    return test
 
 
 def results_json(outcome):
@@ -57,16 +73,11 @@ def results_json(outcome):
     head = [outcome.isolation_short] + outcome.messages
     if outcome.status == "error":
         head.append(f"Could not be graded: {outcome.reason} Your instructor will grade it again.")
-    tests = []
-    for c in outcome.checks:
-        lines = ([f"Exercises {c.exercises}."] if c.exercises else []) + c.lines
-        tests.append({"name": c.name, "score": c.points, "max_score": c.max_points, "status": c.status,
-                      "output": "\n".join(lines), "visibility": c.visibility})
     return {
         "score": outcome.score if outcome.status != "error" else 0,
         "execution_time": round(outcome.seconds, 2),
         "output": "\n".join(head),
-        "tests": tests,
+        "tests": [test_entry(c) for c in outcome.checks],
         "extra_data": {"status": outcome.status, "max_score": outcome.max_score,
                        "isolation": outcome.isolation, "reason": outcome.reason, "timing": outcome.timing or {}},
     }
@@ -149,9 +160,8 @@ def write_tables(out_dir, rows):
 
 
 def _write_csv(path, fields, rows):
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buf.getvalue())

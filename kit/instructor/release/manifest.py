@@ -1,7 +1,7 @@
 """What the student kit is made of: an explicit list, never "whatever is in the tree".
 
 The student kit holds the files of the instructor source that match SHIPPED
-(and nothing that matches NEVER), plus the files in kit/instructor/student_root/
+(and nothing that matches NEVER), plus the files in kit/instructor/release/student_root/
 (a student README and pytest.ini), which take the place of the instructor's at
 the kit's root. Anything else (tests/, bench/, kit/instructor/, submissions,
 grades, build outputs, archives, stray files) can never ship.
@@ -23,7 +23,10 @@ SHIPPED = (
 # Never shipped, even when a pattern above matches (private modules of the package
 # start with "_instructor"; editor and notebook leftovers).
 NEVER = ("*/_instructor*", "*/.ipynb_checkpoints/*", "*/__pycache__/*", "*-checkpoint.ipynb")
-STUDENT_ROOT = "kit/instructor/student_root"
+STUDENT_ROOT = "kit/instructor/release/student_root"
+# The check notebooks of the grader (kit/instructor/grade/): never shipped, read by the release
+# for the students' table of points.
+CHECKS_DIR = "kit/instructor/grade/checks"
 # The Makefile ships up to this line: the targets below it are the instructor's.
 MAKEFILE_CUT = "# ---- instructor targets: the student kit's Makefile ends above this line ----"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from kit.instructor.manifest import region_sources
-from kit.instructor.nbrelease import split_lines
+from kit.instructor.release.manifest import region_sources
+from kit.instructor.release.student_notebook import split_lines
 from kit.student.regions import find_regions, has_regions
 
 MIN_LENGTH = 8  # shorter lines (`pass`, `N = 3`, `else:`) say nothing about the solution

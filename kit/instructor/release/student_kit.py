@@ -1,8 +1,8 @@
 """`python -m kit release DIR`: write the student kit from the instructor source.
 
-The kit is made of the files named in kit.instructor.manifest, nothing else.
+The kit is made of the files named in kit.instructor.release.manifest, nothing else.
 Student regions in `.py` files become TODO stubs, notebooks lose their
-solutions and hidden cells (see kit.instructor.nbrelease), the Makefile loses
+solutions and hidden cells (see kit.instructor.release.student_notebook), the Makefile loses
 its instructor targets, and the student-root files (README.md, pytest.ini)
 replace the instructor's. The kit is written into a temporary folder next to
 DIR and moved into place only when complete and free of leaks: a refused or
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import nbformat
 
-from kit.instructor.leaks import find_leaks
-from kit.instructor.manifest import MAKEFILE_CUT, shipped_sources, student_root_files
-from kit.instructor.nbrelease import release_notebook
+from kit.instructor.notebooks import checks
+from kit.instructor.release.leaks import find_leaks
+from kit.instructor.release.manifest import CHECKS_DIR, MAKEFILE_CUT, shipped_sources, student_root_files
+from kit.instructor.release.student_notebook import release_notebook
 from kit.student.files import RELEASED, write_released
 from kit.student.regions import has_regions, stub_regions
 
 
 GRADED_TABLE = "<!-- graded-table -->"
-CHECKS = "kit/instructor/checks"
 
 
 class ReleaseError(ValueError):
@@ -43,24 +43,17 @@ def release_text(rel, text):
 def graded_table(src):
     """A markdown table of the points per student file and notebook, from the checks' metadata."""
     points = {}
-    for path in sorted((Path(src) / CHECKS).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.get("metadata", {})
-            if cell.cell_type != "code" or "points" not in meta:
-                continue
-            files = re.findall(r"cs231n/[\w/]+\.py", str(meta.get("exercises", ""))) or ["other"]
-            hidden = meta.get("visibility", "visible") != "visible"
+    for path in sorted((Path(src) / CHECKS_DIR).glob("*.ipynb")):
+        for check in checks(nbformat.read(path, as_version=4).cells):
+            files = re.findall(r"cs231n/[\w/]+\.py", check.exercises) or ["other"]
             for rel in files:
                 entry = points.setdefault(f"`{rel}`", [0.0, 0.0])
-                entry[hidden] += float(meta["points"]) / len(files)
+                entry[check.hidden] += check.points / len(files)
     for path in sorted((Path(src) / "notebooks").glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.get("metadata", {})
-            if cell.cell_type == "code" and "points" in meta:
-                hidden = meta.get("visibility", "visible") != "visible"
-                entry = points.setdefault(f"`notebooks/{path.name}` (its `# Check:` cells, run again on "
-                                          f"CIFAR-10 when the notebooks are graded)", [0.0, 0.0])
-                entry[hidden] += float(meta["points"])
+        for check in checks(nbformat.read(path, as_version=4).cells):
+            entry = points.setdefault(f"`notebooks/{path.name}` (its `# Check:` cells, run again on "
+                                      f"CIFAR-10 when the notebooks are graded)", [0.0, 0.0])
+            entry[check.hidden] += check.points
     rows = ["| file | points (checks like the notebook's) | points (hidden checks) |", "|---|---|---|"]
     rows += [f"| {rel} | {shown:g} | {hidden:g} |" for rel, (shown, hidden) in sorted(points.items())]
     total = [sum(v[k] for v in points.values()) for k in (0, 1)]

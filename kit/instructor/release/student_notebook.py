@@ -16,12 +16,14 @@ students self-check with `pytest --nbval`.
 import ast
 import copy
 import re
+import warnings
 
-from kit.instructor.cells import cell_source, cell_tags
+from nbval.plugin import find_comment_markers, find_metadata_tags
+
+from kit.instructor.notebooks import cell_metadata, cell_source, cell_tags, is_hidden_cell
 from kit.instructor.pyparse import parse
 from kit.student.regions import find_regions, has_regions, stub_regions
 
-NBVAL_NO_COMPARE = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION")
 EXPLANATION_PLACEHOLDER = "*Fill this in.*"
 ANSWER_LABEL = re.compile(r"^\s*(\*\*[^*\n]+\*\*|\$\\color\{[^}]*\}\{\\textit [^}]*\}\$)")
 
@@ -31,11 +33,17 @@ def tags(cell):
 
 
 def nbval_compares(cell):
-    """True where `pytest --nbval` compares the cell's outputs with the stored ones."""
-    source = cell.get("source", "")
-    first = source.lstrip().splitlines()[:3]
-    ignored = any(flag in line for line in first for flag in NBVAL_NO_COMPARE)
-    return not ignored and not (tags(cell) & {"nbval-ignore-output", "nbval-skip", "raises-exception"})
+    """
+    True where `pytest --nbval` compares the cell's outputs with the stored ones.
+
+    nbval's own reader of its markers (`# NBVAL_...` comment lines and "nbval-..."
+    tags) decides; cells that it skips or that must raise keep no outputs either.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # nbval warns about conflicting markers; the last one wins
+        options = dict(find_metadata_tags(cell_metadata(cell)))
+        options.update(find_comment_markers(cell_source(cell)))
+    return options.get("check", True) and not options.get("skip") and not options.get("check_exception")
 
 
 def _leading_comments(lines):
@@ -125,7 +133,7 @@ def release_notebook(nb):
     cells = []
     count = 0
     for i, cell in enumerate(nb.cells):
-        if "hidden" in tags(cell):
+        if is_hidden_cell(cell):
             continue
         if i in explanations:
             cell.source = stub_explanation(cell.source)
@@ -157,7 +165,7 @@ def split_lines(nb):
     secret, public = [], []
     explanations = set(explanation_indices(nb.cells))
     for i, cell in enumerate(nb.cells):
-        if "hidden" in tags(cell):
+        if is_hidden_cell(cell):
             continue
         lines = cell.get("source", "").splitlines()
         if i in explanations:

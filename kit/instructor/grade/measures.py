@@ -51,7 +51,7 @@ def two_layer_loss(got, reference, reg=0.0):
     C = W2.shape[1]
     if X.shape[1] != D or b1.shape != (H,) or W2.shape[0] != H or b2.shape != (C,):
         raise MeasureError(f"the weights have shapes W1 {W1.shape}, b1 {b1.shape}, W2 {W2.shape}, "
-                           f"b2 {b2.shape}, which do not make a network for {D}-dimensional input")
+                           f"b2 {b2.shape}, which do not make a network for the {X.shape[1]}-dimensional input")
     if not all(np.isfinite(a).all() for a in (W1, b1, W2, b2)):
         raise MeasureError("the trained weights hold NaN or infinite values")
     net = TwoLayerNet(D, H, C)
@@ -91,7 +91,7 @@ def derive(spec, got, reference):
     spec = dict(spec)
     fn = MEASURES.get(spec.pop("fn", None))
     if fn is None:
-        raise MeasureError(f"unknown measure {spec!r} (instructor: see kit/instructor/measures.py)")
+        raise MeasureError(f"unknown measure {spec!r} (instructor: see kit/instructor/grade/measures.py)")
     try:
         return fn(got, reference, **spec)
     except MeasureError:

@@ -1,6 +1,6 @@
 """Run the check notebooks of one submission in its sandbox, cell by cell, from the trusted side.
 
-Each check notebook (kit/instructor/checks/*.ipynb) is a list of code cells:
+Each check notebook (kit/instructor/grade/checks/*.ipynb) is a list of code cells:
 cells tagged "setup" (imports and helpers) and check cells (metadata
 {"check": name, "points": p, ...}) that end with `emit(name=value, ...)`.
 Setup cells run first; then the visible checks; then the hidden ones, so
@@ -17,50 +17,35 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.instructor.cells import plain_cells
-from kit.instructor.sandbox import GraderFailure
-
-HIDDEN = ("hidden", "after_published")
+from kit.instructor.notebooks import checks, is_code, is_setup, plain_cells, run_order
+from kit.instructor.sandbox.box import GraderFailure
 
 
 @dataclass
 class CheckNotebook:
     """A check notebook, read once from the instructor's checks folder (trusted)."""
     name: str
-    cells: list     # plain cells (kit.instructor.cells.plain_cells)
+    cells: list     # plain cells (kit.instructor.notebooks.plain_cells)
 
     @classmethod
     def read(cls, path):
         return cls(Path(path).name, plain_cells(json.loads(Path(path).read_text(encoding="utf-8"))))
 
     def code_cells(self):
-        return [(i, c) for i, c in enumerate(self.cells) if c["cell_type"] == "code"]
+        return [(i, c) for i, c in enumerate(self.cells) if is_code(c)]
 
     def setup_cells(self):
-        return [(i, c) for i, c in self.code_cells() if "setup" in c["tags"]]
+        return [(i, c) for i, c in enumerate(self.cells) if is_setup(c)]
 
-    def check_cells(self):
-        """[(index, cell)] of the check cells: visible ones first, then hidden ones, each in order."""
-        checks = [(i, c) for i, c in self.code_cells() if "points" in c["metadata"]]
-        return ([x for x in checks if x[1]["metadata"].get("visibility", "visible") not in HIDDEN]
-                + [x for x in checks if x[1]["metadata"].get("visibility", "visible") in HIDDEN])
-
-
-@dataclass
-class Record:
-    """What one cell of a check notebook did (status as in kit.instructor.sandbox.CellOutcome)."""
-    index: int
-    status: str
-    values: dict = None
-    stdout: str = ""
-    error: str = None
-    cpu: float = 0.0
-    wall: float = 0.0
+    @property
+    def checks(self):
+        """[Check] of the check cells, in the order they run: visible ones first, then hidden ones."""
+        return run_order(checks(self.cells))
 
 
 @dataclass
 class Run:
-    """All records of one submission: {notebook name: {cell index: Record}}, and what happened."""
+    """All outcomes of one submission: {notebook name: {cell index: CellOutcome}}, and what happened."""
     records: dict = field(default_factory=dict)
     restarts: int = 0
     out_of_time: bool = False
@@ -129,22 +114,17 @@ def run_checks(make_sandbox, notebooks, limits):
             records = run.records.setdefault(nb.name, {})
             session.setup = []
             for i, cell in nb.setup_cells():
-                outcome = session.execute(nb.name, cell, "setup", limits.cell_timeout)
-                records[i] = _record(i, outcome)
-                if outcome.status not in FATAL:
+                records[i] = session.execute(nb.name, cell, "setup", limits.cell_timeout)
+                if records[i].status not in FATAL:
                     session.setup.append((nb.name, cell, records[i]))
-            for i, cell in nb.check_cells():
+            for check in nb.checks:
                 left = limits.timeout - run.cpu
                 if left <= 0:
                     run.out_of_time = True
                     break
-                outcome = session.execute(nb.name, cell, cell["metadata"].get("check", ""),
-                                          min(limits.cell_timeout, left))
-                records[i] = _record(i, outcome)
+                records[check.index] = session.execute(nb.name, {"source": check.source}, check.name,
+                                                       min(limits.cell_timeout, left))
     finally:
         session.close()
     return run
 
-
-def _record(index, outcome):
-    return Record(index, outcome.status, outcome.values, outcome.stdout, outcome.error, outcome.cpu, outcome.wall)

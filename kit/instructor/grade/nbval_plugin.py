@@ -1,16 +1,16 @@
 """A pytest plugin for the grader: nbval's kernel runs in the sandbox; pytest and nbval stay outside.
 
-    python -m pytest -p kit.instructor.nbval_sandbox --nbval NOTEBOOK ...
+    python -m pytest -p kit.instructor.grade.nbval_plugin --nbval NOTEBOOK ...
 
 with the environment variable KIT_NBVAL_SANDBOX naming a JSON file written by
-kit.instructor.nbgrade:
+kit.instructor.grade.nbgrade:
 
     {"command": [...], "connection_dir": "...", "results": "...", "max_message": bytes,
      "owner": [uid, gid] or null}
 
 - Every kernel nbval starts is launched with `command` in front of
   `python -m ipykernel_launcher -f CONNECTION_FILE` (the bubblewrap sandbox
-  of the submission, see kit.instructor.sandbox), and talks to this process
+  of the submission, see kit.instructor.sandbox.box), and talks to this process
   through IPC sockets in `connection_dir`, a folder shared with the sandbox
   (the sandbox has no network, not even loopback); the connection file is
   given to the sandbox's user (`owner`). Messages larger than

@@ -3,32 +3,29 @@
 Nothing here runs in a sandbox or imports student code. A submission's values
 come from the sandbox (untrusted data: only plain numbers are read, with
 bounded sizes and shapes); the expected ones from running the same check
-cells on the instructor's reference code. Check cell metadata:
+cells on the instructor's reference code. A check's metadata (read by
+kit.instructor.notebooks, which describes "check", "points", "visibility" and
+"exercises") also holds its scoring rules:
 
-- "check": name; "points": p; "visibility": "visible" (default), "hidden"
-  or "after_published" (hidden checks never show expected values);
-- "exercises": what the check exercises, for the feedback
-  (e.g. "TwoLayerNet.loss in cs231n/classifiers/neural_net.py");
 - "values": the keys that are scored (default: every key the reference emits);
 - "measure": {key: {"fn": ..., ...}}: values the grader computes itself from
-  the emitted data (see kit.instructor.measures);
+  the emitted data (see kit.instructor.grade.measures);
 - "expect": {key: {"below": x, "above": y, "rtol": r, "atol": a}}: a bound
   instead of the reference value, or a tolerance for that key;
 - "rtol" / "atol": the tolerance for the whole check (default 1e-6 / 1e-8).
 A check with several values gives partial credit: its points times the share
-of values that are right.
+of values that are right; hidden checks never show expected values.
 """
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from kit.instructor.measures import MeasureError, derive
+from kit.instructor.grade.measures import MeasureError, derive
 
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-6, 1e-8
 MAX_ELEMENTS = 2_000_000
 MAX_DIMS = 32
-HIDDEN = ("hidden", "after_published")
 
 
 @dataclass
@@ -144,20 +141,21 @@ def _derived(meta, got, want):
     return got, want
 
 
-def score_check(meta, record, expected_record, explain=lambda text: text):
+def score_check(check, record, expected_record, explain=lambda text: text):
     """
     Score one check cell.
 
     Inputs:
-    - meta: The check cell's metadata.
-    - record / expected_record: kit.instructor.checkrun.Record of the
+    - check: The check (kit.instructor.notebooks.Check); its metadata holds the rules.
+    - record / expected_record: The CellOutcome (kit.instructor.sandbox.box) of the
       submission and of the reference (None when the cell did not run).
     - explain: Rewrites error text for the student (e.g. line numbers of their file).
+
+    Returns:
+    - A CheckResult.
     """
-    name, points = str(meta.get("check", "check")), float(meta["points"])
-    visibility = meta.get("visibility", "visible")
-    hidden = visibility in HIDDEN
-    result = CheckResult(name, 0.0, points, visibility, exercises=str(meta.get("exercises", "")))
+    meta, points, hidden = check.meta, check.points, check.hidden
+    result = CheckResult(check.name, 0.0, points, check.visibility, exercises=check.exercises)
     if record is None:
         result.lines.append("not run: the submission used up its time before this check")
         return result
@@ -191,8 +189,3 @@ def _last_line(text):
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
-
-def check_cells(cells):
-    """[(index, metadata)] of the check cells among plain cells (see kit.instructor.cells)."""
-    return [(i, c["metadata"]) for i, c in enumerate(cells)
-            if c["cell_type"] == "code" and "points" in c["metadata"]]

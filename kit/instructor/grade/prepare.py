@@ -1,0 +1,173 @@
+"""What every submission of a grading run shares, made once before the first one.
+
+- the student kit, released privately from the instructor source (its explicit
+  manifest, whatever else lies in the tree), compiled, readable by the sandbox;
+- the check notebooks, and their expected values: the same cells run once on
+  the reference solution (trusted, no sandbox), kept in memory;
+- a preflight: a sandbox started on the pristine release, which must start
+  and must not reach the network (it fails closed);
+- with --data, the notebooks with graded check cells, run once on the
+  reference solution (kit.instructor.grade.nbgrade).
+"""
+import compileall
+import dataclasses
+import os
+import py_compile
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from kit.instructor.grade import nbgrade
+from kit.instructor.grade.checkrun import CheckNotebook, run_checks
+from kit.instructor.notebooks import as_check, checks, is_check
+from kit.instructor.release.student_kit import release
+from kit.instructor.sandbox.box import GraderFailure, Sandbox
+from kit.instructor.sandbox.commands import KitView
+from kit.instructor.sandbox.isolation import Isolation, IsolationUnavailable, Limits
+from kit.student.files import student_files
+
+SOURCE = Path(__file__).resolve().parents[3]
+CHECKS = Path(__file__).resolve().parent / "checks"
+RETRIES = 2
+
+
+class SetupError(Exception):
+    """Grading cannot start (the reference fails its checks, no check notebooks, ...)."""
+
+
+@dataclass
+class Setup:
+    """What every submission of a run shares (picklable, for Dask workers)."""
+    release_dir: str
+    work_root: str
+    allowed: list
+    notebooks: list          # [CheckNotebook]
+    expected: dict           # notebook name -> {cell index: CellOutcome} of the reference run
+    limits: Limits
+    isolation: Isolation
+    released_nbs: dict       # rel -> released notebook (parsed JSON)
+    instructor_nbs: dict     # rel -> instructor notebook (parsed JSON)
+    retries: int = RETRIES
+    sandboxed_dir: str = None
+    graded_notebooks: list = field(default_factory=list)  # [nbgrade.GradedNotebook], with --data
+    data_dir: str = None
+
+    @property
+    def max_score(self):
+        code = sum(check.points for nb in self.notebooks for check in nb.checks)
+        return round(code + sum(gnb.max_score for gnb in self.graded_notebooks), 2)
+
+
+def reference_run(source, notebooks, limits, work_root):
+    """Run the check notebooks on the instructor's code (trusted); returns {notebook: {index: CellOutcome}}."""
+    scratch_limits = Limits(cell_timeout=max(limits.cell_timeout, 60), timeout=max(limits.timeout, 600),
+                            memory_mb=limits.memory_mb, pids=limits.pids, tmp_mb=limits.tmp_mb)
+    try:
+        run = run_checks(lambda: Sandbox(KitView(Path(source)), Isolation("none"), scratch_limits,
+                                         scratch_root=work_root),
+                         notebooks, scratch_limits)
+    except GraderFailure as err:
+        raise SetupError(f"the reference run could not start: {err}") from None
+    for nb in notebooks:
+        records = run.records.get(nb.name, {})
+        for i, cell in nb.code_cells():
+            record = records.get(i)
+            check = as_check(i, cell) if is_check(cell) else None
+            if record is None or record.status != "ok" or (check and not record.values):
+                what = check.name if check else (cell["source"].strip().splitlines() or [""])[0][:60]
+                detail = (record.error or record.status) if record else "not run"
+                raise SetupError(f"the reference solution fails {nb.name}, cell {i} ({what}): {detail}")
+    return run.records
+
+
+def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log=print):
+    """
+    Start a sandbox on the pristine release before any submission, and see whether it reaches the network.
+
+    Returns:
+    - The Isolation, with `network` set to what the probe found.
+
+    Raises:
+    - IsolationUnavailable when the sandbox does not start, or when bubblewrap's reaches the network.
+    """
+    box = Sandbox(KitView(release_dir), isolation, limits, scratch_root=work_root,
+                  **({"sandboxed_dir": sandboxed_dir} if sandboxed_dir else {}))
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        box.start()
+        probe = box.run(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
+                        f"{listener.getsockname()[1]}), timeout=3).close()\n    emit(reached=1)\n"
+                        f"except OSError:\n    emit(reached=0)\n", cpu_limit=30, wall_limit=30)
+    except GraderFailure as err:
+        raise IsolationUnavailable(f"the sandbox does not start on this machine, so nothing was graded: "
+                                   f"{err}") from None
+    finally:
+        listener.close()
+        box.close()
+    reached = (probe.values or {}).get("reached", {}).get("data") != [0.0]
+    if reached and isolation.mode == "bwrap":
+        raise IsolationUnavailable("the bubblewrap sandbox reached this machine's network in the preflight, "
+                                   "so nothing was graded")
+    if reached:
+        log("WARNING: the network could not be cut in --isolation rlimits (the kernel refused to unshare it): "
+            "student code can reach this machine's network")
+    return dataclasses.replace(isolation, network=reached)
+
+
+def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None, data=None,
+            nb_timeout=None, log=print):
+    """
+    Release the kit privately, read the checks, run them on the reference, and start a sandbox.
+
+    Inputs:
+    - source, checks_dir: The instructor source root and its check notebooks.
+    - work_root: The run's private folder (the release goes there).
+    - limits, isolation, retries, sandboxed_dir: As for kit.instructor.grade.run.grade.
+    - data, nb_timeout: A CIFAR-10 folder, to grade the notebooks too; their CPU limit.
+
+    Returns:
+    - A Setup.
+
+    Raises:
+    - SetupError, IsolationUnavailable: nothing can be graded (the message says why).
+    """
+    source = Path(source).resolve()
+    release_dir = Path(work_root) / "release"
+    release(source, release_dir)
+    if data:
+        (release_dir / nbgrade.DATA_MOUNT[len("/kit/"):]).mkdir(parents=True, exist_ok=True)
+    compileall.compile_dir(str(release_dir), quiet=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    for dirpath, dirnames, filenames in os.walk(release_dir):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    paths = sorted(Path(checks_dir).glob("*.ipynb"))
+    if not paths:
+        raise SetupError(f"no check notebooks in {checks_dir}")
+    notebooks = [CheckNotebook.read(p) for p in paths]
+    expected = reference_run(source, notebooks, limits, work_root)
+    isolation = preflight(release_dir, isolation, limits, work_root, sandboxed_dir, log)
+    graded_notebooks = []
+    if data:
+        try:
+            graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log)
+        except nbgrade.DataError as err:
+            raise SetupError(str(err)) from None
+    elif any(checks(nbformat.read(p, as_version=4).cells) for p in sorted((source / "notebooks").glob("*.ipynb"))):
+        log("notebook grading skipped: pass --data DIR (a CIFAR-10 folder) to grade the notebooks too; "
+            "the code checks run")
+    allowed = student_files(release_dir)
+    nbs = [rel for rel in allowed if rel.endswith(".ipynb")]
+    return Setup(
+        release_dir=str(release_dir), work_root=str(work_root), allowed=allowed, notebooks=notebooks,
+        expected=expected, limits=limits, isolation=isolation,
+        released_nbs={rel: nbformat.read(release_dir / rel, as_version=4) for rel in nbs},
+        instructor_nbs={rel: nbformat.read(source / rel, as_version=4) for rel in nbs
+                        if (source / rel).is_file()},
+        retries=retries, sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None,
+        graded_notebooks=graded_notebooks, data_dir=str(Path(data).resolve()) if data else None)

@@ -1,0 +1,68 @@
+"""What /proc says about a process tree: its processes, their CPU time, their wait for a CPU.
+
+Used where a sandbox has no cgroup to count its processes (a grader that is not
+root), and for the run-queue delay of a sandbox's threads, which cgroups do not
+give per process.
+"""
+import os
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes():
+    """{pid: (parent pid, CPU seconds of it and its waited-for children)} of every process, from /proc/*/stat."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            table[int(entry)] = (int(fields[1]),
+                                 (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICK)
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def _tree(root_pid, table):
+    """`root_pid` and its descendants in a process table, root first."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, seen, todo = [], set(), [root_pid]
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_pids(root_pid):
+    """`root_pid` and its descendants (from /proc)."""
+    return _tree(root_pid, _processes())
+
+
+def tree_cpu(root_pid):
+    """CPU seconds of `root_pid` and its descendants (from /proc), for machines without cgroups."""
+    table = _processes()
+    return sum(table[pid][1] for pid in _tree(root_pid, table) if pid in table)
+
+
+def run_delay(pids):
+    """Seconds the threads of `pids` have waited on a run queue (/proc/*/task/*/schedstat), 0 without it."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
