@@ -27,6 +27,9 @@ solution cell) is a check, a test of its own in the results. Its first line is
   "atol"), read by kit.instructor.grade.compare.
 """
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
 
 MAX_SOURCE = 1_000_000
 CHECK_PREFIX = "# Check:"
@@ -137,6 +140,21 @@ def as_check(index, cell):
 def checks(cells):
     """[Check] of the check cells among `cells`, in notebook order."""
     return [as_check(i, c) for i, c in enumerate(cells) if is_check(c)]
+
+
+def checks_in(folder):
+    """
+    The notebooks of a folder that have check cells (trusted: the instructor's own).
+
+    Returns:
+    - [(path, plain cells, [Check])], by file name; notebooks without checks are left out.
+    """
+    found = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        cells = plain_cells(nbformat.read(path, as_version=4))
+        if checks(cells):
+            found.append((path, cells, checks(cells)))
+    return found
 
 
 def run_order(found):

@@ -35,7 +35,7 @@ import nbformat
 
 from kit.instructor.grade.compare import CheckResult
 from kit.instructor.grade.nbval_plugin import CONFIG_VARIABLE
-from kit.instructor.notebooks import check_title, checks, is_code, is_solution, plain_cells
+from kit.instructor.notebooks import check_title, checks_in, is_code, is_solution, plain_cells
 from kit.instructor.sandbox.box import HARD_WALL_FACTOR, GraderFailure
 
 DATA_MOUNT = "/kit/datasets/cifar-10-batches-py"
@@ -136,11 +136,7 @@ def prepare_notebooks(source, data_dir, nb_timeout=None, log=print):
     source = Path(source)
     verify_data(data_dir)
     graded = []
-    for path in sorted((source / "notebooks").glob("*.ipynb")):
-        cells = plain_cells(nbformat.read(path, as_version=4))
-        graded_checks = checks(cells)
-        if not graded_checks:
-            continue
+    for path, cells, graded_checks in checks_in(source / "notebooks"):
         log(f"reference run of {path.name} on {data_dir} ...")
         try:
             executed, seconds = run_reference(path, data_dir)

@@ -21,7 +21,7 @@ import nbformat
 
 from kit.instructor.grade import nbgrade
 from kit.instructor.grade.checkrun import CheckNotebook, run_checks
-from kit.instructor.notebooks import as_check, checks, is_check
+from kit.instructor.notebooks import as_check, checks_in, is_check
 from kit.instructor.release.student_kit import release
 from kit.instructor.sandbox.box import GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
@@ -158,7 +158,7 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
             graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log)
         except nbgrade.DataError as err:
             raise SetupError(str(err)) from None
-    elif any(checks(nbformat.read(p, as_version=4).cells) for p in sorted((source / "notebooks").glob("*.ipynb"))):
+    elif checks_in(source / "notebooks"):
         log("notebook grading skipped: pass --data DIR (a CIFAR-10 folder) to grade the notebooks too; "
             "the code checks run")
     allowed = student_files(release_dir)

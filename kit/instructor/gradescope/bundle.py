@@ -22,10 +22,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-import nbformat
-
 from cs231n._atomic import atomic_write
-from kit.instructor.notebooks import VISIBILITIES, checks
+from kit.instructor.notebooks import VISIBILITIES, checks_in
 from kit.instructor.release.manifest import CHECKS_DIR, SHIPPED, STUDENT_ROOT, matching_files
 from kit.instructor.sandbox.isolation import Limits
 
@@ -60,8 +58,8 @@ def check_visibilities(source):
     - {visibility: number of checks}.
     """
     counts, bad = {}, []
-    for path in sorted((Path(source) / CHECKS_DIR).glob("*.ipynb")):
-        for check in checks(nbformat.read(path, as_version=4).cells):
+    for path, _, found in checks_in(Path(source) / CHECKS_DIR):
+        for check in found:
             counts[check.visibility] = counts.get(check.visibility, 0) + 1
             if check.visibility not in VISIBILITIES:
                 bad.append(f"{path.name}: check {check.name!r} has visibility {check.visibility!r}")

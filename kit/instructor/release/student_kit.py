@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from kit.instructor.notebooks import checks
+from kit.instructor.notebooks import checks_in
 from kit.instructor.release.leaks import find_leaks
 from kit.instructor.release.manifest import CHECKS_DIR, MAKEFILE_CUT, shipped_sources, student_root_files
 from kit.instructor.release.student_notebook import release_notebook
@@ -43,14 +43,14 @@ def release_text(rel, text):
 def graded_table(src):
     """A markdown table of the points per student file and notebook, from the checks' metadata."""
     points = {}
-    for path in sorted((Path(src) / CHECKS_DIR).glob("*.ipynb")):
-        for check in checks(nbformat.read(path, as_version=4).cells):
+    for _, _, found in checks_in(Path(src) / CHECKS_DIR):
+        for check in found:
             files = re.findall(r"cs231n/[\w/]+\.py", check.exercises) or ["other"]
             for rel in files:
                 entry = points.setdefault(f"`{rel}`", [0.0, 0.0])
                 entry[check.hidden] += check.points / len(files)
-    for path in sorted((Path(src) / "notebooks").glob("*.ipynb")):
-        for check in checks(nbformat.read(path, as_version=4).cells):
+    for path, _, found in checks_in(Path(src) / "notebooks"):
+        for check in found:
             entry = points.setdefault(f"`notebooks/{path.name}` (its `# Check:` cells, run again on "
                                       f"CIFAR-10 when the notebooks are graded)", [0.0, 0.0])
             entry[check.hidden] += check.points
