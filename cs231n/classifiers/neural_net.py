@@ -1,6 +1,11 @@
 """The classic two-layer network of the assignment, trained by minibatch SGD."""
+import os
+import zipfile
+
 import numpy as np
 
+from cs231n import training_record
+from cs231n._atomic import atomic_write
 from cs231n._validation import positive_int
 from cs231n.layers import (
     affine_backward,
@@ -10,6 +15,12 @@ from cs231n.layers import (
     softmax_loss,
 )
 from cs231n.snapshots import SnapshotRecorder
+
+# What TwoLayerNet.save writes: an .npz archive (no pickle) with these arrays, and the
+# training record (cs231n.training_record).
+_PARAM_NAMES = ("W1", "b1", "W2", "b2")
+_FORMAT_KEY = "cs231n_format"
+_FORMAT = "cs231n.classifiers.neural_net.TwoLayerNet/1"
 
 
 def epoch_length(num_train, batch_size):
@@ -109,6 +120,8 @@ class TwoLayerNet(object):
         self.params["b1"] = np.zeros(hidden_size, dtype=dtype)
         self.params["W2"] = (std * np.random.randn(hidden_size, output_size)).astype(dtype, copy=False)
         self.params["b2"] = np.zeros(output_size, dtype=dtype)
+        # Where the last stretch of training began (cs231n.training_record): set by train().
+        self.training_record = None
 
     def loss(self, X, y=None, reg=0.0):
         """
@@ -280,11 +293,19 @@ class TwoLayerNet(object):
         val_acc_history = []
         acc_iters = []
         recorder = None
+        # The last stretch of this call is recorded, so that it can be re-run to confirm the
+        # weights it ends on (cs231n.training_record; TwoLayerNet.save writes it).
+        record_from = training_record.replay_start(num_iters, iterations_per_epoch)
+        record = None
         if snapshot_every is not None:
             recorder = SnapshotRecorder(snapshot_every, max_snapshots)
             recorder.record(0, self.params["W1"])
 
         for it in range(num_iters):
+            if it == record_from:
+                record = training_record.capture(self.params, learning_rate, {
+                    "learning_rate_decay": learning_rate_decay, "reg": reg,
+                    "num_iters": num_iters - it, "batch_size": batch_size}, X, y)
             X_batch = None
             y_batch = None
             #########################################################################
@@ -352,6 +373,8 @@ class TwoLayerNet(object):
             if recorder is not None:
                 recorder.offer(it + 1, self.params["W1"], last=it + 1 == num_iters)
 
+        if record is not None:
+            self.training_record = record
         stats = {
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,
@@ -388,3 +411,76 @@ class TwoLayerNet(object):
         y_pred = np.argmax(self.loss(X), axis=1)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         return y_pred
+
+    def save(self, path):
+        """
+        Save the parameters, with the record of how train() made them, in one file.
+
+        The file is a NumPy .npz archive (arrays only, no pickle) written at
+        exactly `path`; a relative path is relative to the current directory
+        (the notebook's folder, in a notebook). It also holds the net's
+        training_record (cs231n.training_record), so that the weights can be
+        confirmed by re-running the last iterations of their training. The file
+        is replaced atomically: an interrupted save leaves the previous one intact.
+
+        Inputs:
+        - path: Where to write, e.g. "best_net.npz".
+
+        Returns:
+        - The path written.
+        """
+        missing = [name for name in _PARAM_NAMES if name not in self.params]
+        if missing:
+            raise ValueError(f"TwoLayerNet.save: net.params lacks {', '.join(missing)}; "
+                             f"initialize the net (TwoLayerNet.__init__) before saving it")
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"TwoLayerNet.save: the folder {folder} does not exist; "
+                                    f"create it first or save somewhere else")
+        arrays = {name: np.asarray(self.params[name]) for name in _PARAM_NAMES}
+        arrays.update(training_record.to_arrays(getattr(self, "training_record", None)))
+        arrays[_FORMAT_KEY] = np.asarray(_FORMAT)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+        return path
+
+    def load(self, path):
+        """
+        Load the parameters (and training record) saved by TwoLayerNet.save.
+
+        The saved arrays replace net.params, whatever the sizes this net was
+        created with: ``TwoLayerNet(1, 1, 1).load(path)`` gives back the saved net.
+
+        Inputs:
+        - path: A file written by TwoLayerNet.save.
+
+        Returns:
+        - The net itself.
+
+        Raises FileNotFoundError for a missing file, and ValueError naming the
+        file for an empty one or one that TwoLayerNet.save did not write.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"TwoLayerNet.load: no file {path!r} (looked in "
+                                    f"{os.path.abspath(path)}); save one with net.save({path!r})")
+        not_ours = (f"TwoLayerNet.load: {path!r} was not written by TwoLayerNet.save "
+                    f"(expected an .npz archive holding W1, b1, W2 and b2)")
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"TwoLayerNet.load: {path!r} is empty; save the net with net.save({path!r})")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{not_ours}; it cannot be read ({type(e).__name__}: {e})") from e
+        if not isinstance(arrays, dict) or str(arrays.get(_FORMAT_KEY)) != _FORMAT:
+            raise ValueError(not_ours)
+        W1, b1, W2, b2 = (arrays[name] for name in _PARAM_NAMES)
+        if (W1.ndim != 2 or b1.shape != (W1.shape[1],) or W2.ndim != 2
+                or W2.shape[0] != W1.shape[1] or b2.shape != (W2.shape[1],)):
+            raise ValueError(f"TwoLayerNet.load: {path!r} holds inconsistent shapes W1 {W1.shape}, "
+                             f"b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}; expected (D, H), (H,), "
+                             f"(H, C), (C,)")
+        self.params = {name: arrays[name].copy() for name in _PARAM_NAMES}
+        self.training_record = training_record.from_arrays(arrays)
+        return self
