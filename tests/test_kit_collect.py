@@ -22,8 +22,13 @@ def collect(kit):
                           text=True, timeout=300)
 
 
-def mark_executed(kit, error_in=None):
-    """Pretend every notebook ran: execution counts on all code cells (an error in one, optionally)."""
+def mark_executed(kit, error_in=None, model=True):
+    """
+    Pretend every notebook ran: execution counts on all code cells (an error in one, optionally),
+    and the tuned net saved (unless model is False).
+    """
+    if model:
+        (kit / "notebooks" / "best_net.npz").write_bytes(b"a saved net")
     for path in sorted((kit / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         n = 0
@@ -55,9 +60,21 @@ def test_collect_writes_exactly_the_student_files(released, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(kit / "submission.zip") as zf:
         names = sorted(zf.namelist())
-    assert names == sorted(student_files(released))
+    assert names == sorted(student_files(kit)) == sorted(student_files(released) + ["notebooks/best_net.npz"])
     assert "cs231n/layers.py" in names and "notebooks/two_layer_net.ipynb" in names
     assert "conftest.py" not in names and "cs231n/extra.py" not in names
+
+
+def test_a_missing_saved_net_is_named_and_the_rest_is_collected(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit, model=False)
+    proc = collect(kit)
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: notebooks/best_net.npz is missing: run the tuning cells of notebooks/two_layer_net.ipynb"
+            in proc.stdout)
+    with zipfile.ZipFile(kit / "submission.zip") as zf:
+        assert "notebooks/best_net.npz" not in zf.namelist() and "cs231n/layers.py" in zf.namelist()
 
 
 def test_error_outputs_are_refused(released, tmp_path):

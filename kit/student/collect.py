@@ -18,7 +18,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from kit.student.files import changed_files, student_files, student_modules
+from kit.student.files import SAVED_MODELS, changed_files, student_files, student_modules
+
+NOTEBOOK_FOR_MODEL = {"notebooks/best_net.npz": "notebooks/two_layer_net.ipynb"}
 
 
 def notebook_problems(path, root):
@@ -89,6 +91,13 @@ def change_warnings(root):
     return warnings
 
 
+def missing_models(root):
+    """A warning for each saved model (SAVED_MODELS) the kit does not have yet."""
+    return [f"warning: {rel} is missing: run the tuning cells of {NOTEBOOK_FOR_MODEL.get(rel, 'the notebook')} "
+            f"(they save it); without it the grader cannot check your tuned net, and its check gets 0"
+            for rel in SAVED_MODELS if not (Path(root) / rel).is_file()]
+
+
 def write_zip(root, output):
     files = student_files(root)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -112,7 +121,7 @@ def collect(root=".", output="submission.zip"):
         problems += notebook_problems(nb, root)
     syntax = syntax_problems(root)
     problems += syntax or import_problems(root)
-    warnings = change_warnings(root)
+    warnings = change_warnings(root) + missing_models(root)
     if problems:
         return False, problems + warnings + [
             "Fix these, run all the cells of each notebook, save it, and collect again."]

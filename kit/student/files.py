@@ -1,8 +1,9 @@
 """Which files of a kit a student may change and submit, and what the release shipped.
 
 The allow-list of a submission is computed from a kit, never from a
-submission: the `.py` files of the package that hold student regions, and the
-notebooks in notebooks/. The release also writes `kit/student/released.json`,
+submission: the `.py` files of the package that hold student regions, the
+notebooks in notebooks/, and the trained models the notebooks save (SAVED_MODELS:
+the grader evaluates those instead of re-running the tuning that made them). The release also writes `kit/student/released.json`,
 a fingerprint of every file it shipped, so that `collect` can tell a student
 which files they changed outside what is graded.
 """
@@ -15,6 +16,9 @@ from kit.student.regions import RegionError, find_regions, has_regions
 NOTEBOOK_DIR = "notebooks"
 PACKAGE_DIR = "cs231n"
 RELEASED = "kit/student/released.json"
+#: Files the notebooks write that are handed in: two_layer_net.ipynb saves its tuned best_net
+#: there (TwoLayerNet.save), and its best_net check, run by the grader, loads it.
+SAVED_MODELS = ("notebooks/best_net.npz",)
 
 
 def student_files(root):
@@ -22,8 +26,9 @@ def student_files(root):
     The allow-list of the kit at `root`: files a student may change and submit.
 
     Returns:
-    - Sorted relative POSIX paths: package `.py` files holding student regions,
-      and the notebooks in notebooks/.
+    - Relative POSIX paths: package `.py` files holding student regions, the
+      notebooks in notebooks/ (each group sorted), then those of SAVED_MODELS
+      the kit has.
     """
     root = Path(root)
     allowed = []
@@ -34,7 +39,13 @@ def student_files(root):
             allowed.append(path.relative_to(root).as_posix())
     for path in sorted((root / NOTEBOOK_DIR).glob("*.ipynb")):
         allowed.append(path.relative_to(root).as_posix())
-    return allowed
+    return allowed + [rel for rel in SAVED_MODELS if (root / rel).is_file()]
+
+
+def allowed_files(root):
+    """What a submission made from the kit at `root` may hold: student_files, and every SAVED_MODELS file."""
+    files = student_files(root)
+    return files + [rel for rel in SAVED_MODELS if rel not in files]
 
 
 def student_modules(root):

@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 
 MAX_MEMBERS = 100
 MAX_FILE = 8 * 2**20      # one member, uncompressed
-MAX_TOTAL = 40 * 2**20    # all accepted members, uncompressed
+MAX_MODEL = 48 * 2**20    # one saved model (.npz: the notebooks' tuned nets), uncompressed
+MAX_TOTAL = 80 * 2**20    # all accepted members, uncompressed
 CHUNK = 64 * 1024
 
 
@@ -109,8 +110,8 @@ def extract(zip_path, dest, allowed):
             if rel in {r for r, _ in chosen}:
                 result.messages.append(f"ignored a second copy of {rel}")
                 continue
-            if info.file_size > MAX_FILE:
-                result.messages.append(f"ignored {rel}: {info.file_size} bytes, more than {MAX_FILE}")
+            if info.file_size > _max_size(rel):
+                result.messages.append(f"ignored {rel}: {info.file_size} bytes, more than {_max_size(rel)}")
                 continue
             total += info.file_size
             chosen.append((rel, info))
@@ -122,7 +123,7 @@ def extract(zip_path, dest, allowed):
             if dest not in target.parents:
                 result.messages.append(f"ignored {rel}: outside the kit")
                 continue
-            ok, size = _write_member(zf, info, target, dest, min(MAX_FILE, MAX_TOTAL - written))
+            ok, size = _write_member(zf, info, target, dest, min(_max_size(rel), MAX_TOTAL - written))
             if ok:
                 written += size
                 result.files.append(rel)
@@ -130,6 +131,11 @@ def extract(zip_path, dest, allowed):
                 result.messages.append(f"ignored {rel}: larger than declared or than the limit "
                                        f"(zip bomb?), or unreadable")
     return result
+
+
+def _max_size(rel):
+    """The largest member `rel` may be, uncompressed."""
+    return MAX_MODEL if rel.endswith(".npz") else MAX_FILE
 
 
 def _make_parents(target, dest):
