@@ -25,10 +25,11 @@ import numpy as np
 #: The recorded stretch is at least this many iterations long (when the call has as many).
 REPLAY_ITERS = 100
 #: Largest relative difference ||replayed - saved|| / ||saved|| of any parameter that
-#: counts as the same weights. Rounding differences of another BLAS or thread count
-#: stay near 1e-6 over a few hundred float32 iterations; another learning rate,
-#: regularization or minibatch order moves them by 1e-2 or more.
-RTOL = 1e-4
+#: counts as the same weights. Over the 255 float32 iterations of a full-data stretch
+#: (500 hidden units), computing dW1 in one BLAS call instead of NumPy's product and sum
+#: moved W1 by 1.9e-3 (rounding alone); another minibatch order moved it by 0.2 to 0.4,
+#: 1% more learning rate by 2e-2, and an SGD step that skips the biases further.
+RTOL = 1e-2
 #: Keys of the settings of the recorded stretch (train()'s keyword arguments).
 SETTINGS = ("learning_rate", "learning_rate_decay", "reg", "num_iters", "batch_size")
 _PREFIX = "record_"
