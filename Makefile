@@ -61,16 +61,21 @@ PYTEST_ARGS := -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: release grade gradescope
 
+# The notebooks are graded on DATA: always when DATA is given (make grade DATA=dir), else when
+# the kit's own dataset is there (without it, only the code is graded, and grade says so).
+GRADE_DATA = $(if $(filter command line,$(origin DATA)),--data $(DATA),$(if $(wildcard $(DATA)/batches.meta),--data $(DATA)))
+
 help::
 	@echo "make release                      (instructors) write the student kit to build/student-kit"
-	@echo "make grade SUBMISSIONS=dir GRADES=dir JOBS=2   (instructors) autograde <student>.zip files"
+	@echo "make grade SUBMISSIONS=dir GRADES=dir JOBS=2 DATA=dir   (instructors) autograde <student>.zip files:"
+	@echo "                                  code and notebooks (DATA: a CIFAR-10 folder, default $(DATA))"
 	@echo "make gradescope                   (instructors) write the Gradescope autograder to build/gradescope-autograder.zip"
 
 release: $(STAMP)
 	$(PY) -m kit release $(BUILD)/student-kit
 
 grade: $(STAMP)
-	$(PY) -m kit grade $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS)
+	$(PY) -m kit grade $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS) $(GRADE_DATA)
 
 gradescope: $(STAMP)
 	$(PY) -m kit gradescope $(BUILD)/gradescope-autograder.zip

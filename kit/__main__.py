@@ -53,9 +53,11 @@ def main(argv=None):
                    help="grade byte-identical zips each time (default: once, result copied)")
     p.add_argument("--checks", default=None, help="directory of check notebooks (default kit/instructor/grade/checks)")
     p.add_argument("--data", default=None,
-                   help="a CIFAR-10 folder (cifar-10-batches-py): also grade the notebooks with nbval")
+                   help="a CIFAR-10 folder (cifar-10-batches-py), relative to the current folder: also grade "
+                        "the notebooks with nbval")
     p.add_argument("--nb-timeout", type=float, default=None,
-                   help="CPU seconds per notebook (default: three times the reference notebook's runtime)")
+                   help="CPU seconds per notebook (default: three times what the reference's notebook takes "
+                        "when graded in the sandbox)")
 
     p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
     p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")

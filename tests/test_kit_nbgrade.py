@@ -1,15 +1,23 @@
 """Notebook grading with nbval (`kit grade --data DIR`): the students' solution cells, the instructor's checks.
 
 One grading run on the offline CIFAR-10 mirror (module fixture) with planted
-notebooks: the reference solution; a tuning cell that stores a poor
-best_net; the same with the best_net check's assert and stored output edited
-to pass; a tuning cell that never ends. Each must get exactly the points its
-own solution cells earn. The notebooks run in the sandbox with the real
+submissions: the reference solution with the best_net its tuning saves; a
+poor saved best_net; the same with the best_net check's assert and stored
+output edited to pass; a saved best_net whose weights were changed after
+training; none saved; a tuning cell that never ends (the grader does not run
+it); an answer cell that never ends, kills the kernel, or writes more than the
+sandbox's file size limit. Each must get exactly the points its own work
+earns, with the cause named. The notebooks run in the sandbox with the real
 nbval plugin; outputs are compared in the trusted pytest process.
 """
+import io
 import json
+import os
+import subprocess
+import sys
 
 import nbformat
+import numpy as np
 import pytest
 
 import kit_fixtures as fx
@@ -51,32 +59,55 @@ def solution(cells):
             and "best_net" in "".join(c["source"])][0]
 
 
-POOR_TUNING = ("# NBVAL_IGNORE_OUTPUT\nbest_net = TwoLayerNet(X_train.shape[1], 10, 10)\n"
-               "best_stats = best_net.train(X_train, y_train, X_val, y_val, num_iters=2)\nbest_val = 0.1\n")
+MODEL = "notebooks/best_net.npz"
 
 
-def plant(src, subs):
+def answer_cell(cells):
+    return [c for c in cells if c["cell_type"] == "code" and "inline-question" in c["metadata"].get("tags", [])][0]
+
+
+def tampered_model(model):
+    """The model file with W2 changed after training: its record no longer leads to its weights."""
+    with np.load(io.BytesIO(model), allow_pickle=False) as f:
+        arrays = {name: f[name] for name in f.files}
+    arrays["W2"] = arrays["W2"] * 1.5
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def plant(src, subs, model, poor_model):
     ref = fx.reference_files()
     ref[NOTEBOOK] = (src / NOTEBOOK).read_bytes()
+    ref[MODEL] = model
     fx.write_zip(subs / "reference.zip", ref)
-
-    def poor(cells):
-        solution(cells)["source"] = POOR_TUNING
-    fx.write_zip(subs / "poor_best_net.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], poor)}))
+    fx.write_zip(subs / "poor_best_net.zip", dict(ref, **{MODEL: poor_model}))
 
     def tampered(cells):
-        poor(cells)
         check = cell(cells, "# Check: best_net")
         check["source"] = "# Check: best_net\nprint('best_net: OK (validation accuracy above the target for this dataset)')\n"
         check["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "anything\n"}]
-    fx.write_zip(subs / "edited_check.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], tampered)}))
+    fx.write_zip(subs / "edited_check.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], tampered),
+                                                         MODEL: poor_model}))
+    fx.write_zip(subs / "tampered_model.zip", dict(ref, **{MODEL: tampered_model(model)}))
+    fx.write_zip(subs / "no_model.zip", {k: v for k, v in ref.items() if k != MODEL})
+
+    def endless_tuning(cells):  # the tuning cell is not run by the grader: it costs nothing
+        solution(cells)["source"] = "# NBVAL_IGNORE_OUTPUT\nwhile True:\n    pass\n"
+    fx.write_zip(subs / "endless_tuning.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], endless_tuning)}))
 
     def endless(cells):
-        solution(cells)["source"] = "# NBVAL_IGNORE_OUTPUT\nwhile True:\n    pass\n"
-    fx.write_zip(subs / "endless_tuning.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], endless)}))
+        answer_cell(cells)["source"] = "while True:\n    pass\n"
+    fx.write_zip(subs / "endless_answer.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], endless)}))
+
     def kills_kernel(cells):
-        solution(cells)["source"] = "import os\nos._exit(1)\n"
+        answer_cell(cells)["source"] = "import os\nos._exit(1)\n"
     fx.write_zip(subs / "kills_kernel.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], kills_kernel)}))
+
+    def big_file(cells):  # more than the sandbox's file size limit (Limits.tmp_mb)
+        answer_cell(cells)["source"] = ("with open('/tmp/big', 'wb') as f:\n"
+                                        "    f.write(bytes(300 * 2**20))\ninline_question_answer = [1, 3]\n")
+    fx.write_zip(subs / "big_file.zip", dict(ref, **{NOTEBOOK: with_cells(ref[NOTEBOOK], big_file)}))
     files = dict(ref)
     del files[NOTEBOOK]
     fx.write_zip(subs / "no_notebook.zip", files)
@@ -90,12 +121,12 @@ def graded(tmp_path_factory):
     src = SOURCE
     subs, out = base / "subs", base / "out"
     subs.mkdir()
-    plant(src, subs)
+    plant(src, subs, fx.saved_model(DATA), fx.saved_model(DATA, num_iters=2))
     logs = []
     run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/grade/checks", jobs=2, limits=Limits(),
                 data=DATA, nb_timeout=60, log=logs.append)
     results = {r["student"]: json.loads((out / r["student"] / "results.json").read_text()) for r in run.rows}
-    return {"run": run, "results": results, "logs": logs, "src": src}
+    return {"run": run, "results": results, "logs": logs, "src": src, "out": out}
 
 
 def notebook_tests(results):
@@ -115,6 +146,29 @@ def test_the_reference_gets_every_notebook_point(graded):
     assert lost(results) == set(), json.dumps(list(tests.values()), indent=1)[:3000]
     assert results["score"] == results["extra_data"]["max_score"]
     assert any("reference run of two_layer_net.ipynb" in line for line in graded["logs"])
+
+
+@needs_bwrap
+@needs_data
+def test_the_reference_is_confirmed_in_the_sandbox_and_sets_the_limit(graded):
+    logs = "\n".join(graded["logs"])
+    assert "saved notebooks/best_net.npz" in logs
+    assert "graded in the sandbox, the reference earns all 13 points" in logs
+    summary = graded["results"]["reference"]["extra_data"]["notebooks"]["two_layer_net.ipynb"]
+    assert 0 < summary["cpu_seconds"] <= summary["wall_seconds"] * 2 + 5 and summary["slowest_cells"]
+
+
+@needs_bwrap
+@needs_data
+def test_the_executed_notebook_is_kept_for_the_instructor(graded):
+    folder = graded["out"] / "reference" / "executed"
+    nb = json.loads((folder / "two_layer_net.ipynb").read_text())
+    check = next(c for c in nb["cells"] if "".join(c["source"]).startswith("# Check: best_net"))
+    assert "best_net: OK" in "".join(o.get("text", "") for o in check["outputs"])
+    page = (folder / "two_layer_net.html").read_text()
+    assert "best_net: OK" in page and "<script src=\"http" not in page
+    kinds = {k for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"] for k in o.get("data", {})}
+    assert kinds <= {"text/plain", "image/png", "image/jpeg"}   # no student HTML or script
 
 
 @needs_bwrap
@@ -139,13 +193,35 @@ def test_an_edited_check_cell_is_restored_and_gains_nothing(graded):
 
 @needs_bwrap
 @needs_data
-def test_an_endless_cell_loses_only_what_did_not_run(graded):
+def test_weights_changed_after_training_are_caught_by_the_rerun(graded):
+    results = graded["results"]["tampered_model"]
+    assert lost(results) == {BEST}
+    assert "does not give its weights (W2 differs" in notebook_tests(results)[BEST]["output"]
+
+
+@needs_bwrap
+@needs_data
+def test_a_submission_without_its_saved_model_is_told_which_file(graded):
+    results = graded["results"]["no_model"]
+    assert lost(results) == {BEST}
+    assert "notebooks/best_net.npz is not in your submission" in results["output"]
+    assert "is empty" in notebook_tests(results)[BEST]["output"]
+
+
+@needs_bwrap
+@needs_data
+def test_the_tuning_cell_is_not_run_by_the_grader(graded):
     results = graded["results"]["endless_tuning"]
+    assert lost(results) == set(), json.dumps(list(notebook_tests(results).values()), indent=1)[:3000]
+
+
+@needs_bwrap
+@needs_data
+def test_an_endless_cell_loses_only_what_did_not_run(graded):
+    results = graded["results"]["endless_answer"]
     tests = notebook_tests(results)
-    order = list(tests)
-    first_lost = order.index(BEST)
-    assert lost(results) == set(order[first_lost:]), json.dumps(list(tests.values()), indent=1)[:3000]
-    assert all(tests[name]["output"].splitlines()[-1].startswith("not run") for name in order[first_lost:])
+    assert lost(results) == {"two_layer_net.ipynb: answer format"}, json.dumps(list(tests.values()), indent=1)[:3000]
+    assert tests["two_layer_net.ipynb: answer format"]["output"].splitlines()[-1].startswith("not run")
     assert "60 s of CPU" in results["output"]
     assert graded["run"].exit_code == 0 and results["extra_data"]["status"] == "graded"
 
@@ -155,9 +231,23 @@ def test_an_endless_cell_loses_only_what_did_not_run(graded):
 def test_a_solution_cell_that_kills_the_kernel_costs_what_follows(graded):
     results = graded["results"]["kills_kernel"]
     tests = notebook_tests(results)
-    order = list(tests)
-    assert lost(results) == set(order[order.index(BEST):]), json.dumps(list(tests.values()), indent=1)[:3000]
+    assert lost(results) == {"two_layer_net.ipynb: answer format"}, json.dumps(list(tests.values()), indent=1)[:3000]
     assert results["extra_data"]["status"] == "graded"
+
+
+@needs_bwrap
+@needs_data
+def test_a_sandbox_limit_that_fails_a_cell_is_named_in_the_feedback(graded):
+    results = graded["results"]["big_file"]
+    answer = notebook_tests(results)["two_layer_net.ipynb: answer format"]
+    assert lost(results) == {answer["name"]}
+    assert "An earlier cell failed: code cell" in answer["output"]
+    limit = "The cell filled the sandbox's /tmp or /dev/shm (256 MiB)."   # Limits.tmp_mb
+    assert limit in answer["output"]
+    assert limit in (graded["out"] / "big_file" / "feedback.md").read_text()
+    page = (graded["out"] / "report.html").read_text()
+    row = next(r for r in page.split("<tr>") if "big_file" in r and "answer format" in r)
+    assert "/tmp or /dev/shm (256 MiB)" in row and 'href="big_file/executed/two_layer_net.html"' in row
 
 
 @needs_bwrap
@@ -200,6 +290,36 @@ def test_a_folder_that_is_not_cifar10_is_refused(tmp_path):
     if locate_bwrap() is not None:
         with pytest.raises(SetupError, match="not a CIFAR-10 folder|cannot be loaded"):
             grade(subs, tmp_path / "out", data=tmp_path / "subs", log=lambda *a: None)
+
+
+def test_a_relative_data_folder_is_taken_from_where_the_command_runs(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    fx.write_zip(subs / "a.zip", fx.reference_files())
+    (tmp_path / "mine").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "kit", "grade", "subs", "--out", "out", "--data", "mine"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(SOURCE)))
+    assert proc.returncode == 2
+    assert f"--data {tmp_path / 'mine'} is not a CIFAR-10 folder" in proc.stderr, proc.stderr
+    assert "python get_datasets.py" in proc.stderr and "\x1b[" not in proc.stderr
+    assert not (tmp_path / "out" / "a").exists()
+
+
+@needs_data
+def test_a_reference_that_fails_on_the_data_is_refused_without_terminal_codes(tmp_path):
+    from kit.instructor.grade.nbgrade import NotebookSetupError, prepare_notebooks
+
+    (tmp_path / "cs231n").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "# Check: data\nraise ValueError('the data has the wrong shape')", metadata={"points": 1})])
+    nbformat.write(nb, tmp_path / "notebooks" / "t.ipynb")
+    with pytest.raises(NotebookSetupError) as err:
+        prepare_notebooks(tmp_path, DATA, log=lambda *a: None, scratch=tmp_path)
+    assert "the reference solution of t.ipynb does not run" in str(err.value)
+    assert "ValueError: the data has the wrong shape" in str(err.value) and "\x1b[" not in str(err.value)
+    assert not (tmp_path / "notebooks" / "best_net.npz").exists()
 
 
 def test_only_solution_cells_come_from_the_student(tmp_path):

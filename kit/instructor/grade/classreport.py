@@ -8,8 +8,10 @@ Reads what a grading run wrote into DIR (grades.csv and every
   else): the status counts, the isolation in force, the score histogram, the
   checks sorted by how many submissions failed them (mean points, pass rate,
   what each exercises, the most common failure message with its count and an
-  example), the submissions that could not be graded (status error or not
-  graded: they are not zeros), and anything in DIR that could not be read;
+  example), every notebook point lost (student, check, cause, and a link to
+  the student's executed notebook), the submissions that could not be graded
+  (status error or not graded: they are not zeros), and anything in DIR that
+  could not be read;
 - DIR/checks.csv: one row per student of grades.csv (student, status, total,
   then the points of each check, in check order), for a gradebook; the cells
   of submissions without a result (error, not graded) are empty.
@@ -31,12 +33,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import dropwhile
 from pathlib import Path
+from urllib.parse import quote
 
 from kit.instructor.grade.report import SCORED, UNSCORED, write_atomic
 
 STATUSES = SCORED + UNSCORED
 MAX_RESULTS_BYTES = 20 * 2**20
 SHOWN_CHARS = 400                             # of an example message or a reason
+MAX_LOSS_ROWS = 1000                          # rows of the notebook-losses table
 STUDENT_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,99}")   # the folders grade.py makes
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -460,6 +464,8 @@ def render_html(data, stats, png):
     parts.append(_table("checks", ["check", "exercises", "points", "mean", "passed", "failed",
                                    "most common failure"], rows, numeric=(2, 3, 4, 5)))
 
+    parts += _notebook_losses(data)
+
     apart = [s for s in data.students if s.status not in SCORED]
     parts.append(f"<h2>Not graded ({len(apart)})</h2><p>Status error or not graded: these have no score yet "
                  f"(they are not zeros). Fix the cause, then run the grader again (<code>--retry-errors</code>"
@@ -480,6 +486,34 @@ def render_html(data, stats, png):
 
 
 # ---------------------------------------------------------------------------- checks.csv
+
+def _notebook_losses(data, limit=MAX_LOSS_ROWS):
+    """
+    The section listing every notebook point lost: student, check, points, the cause, and a link to
+    the student's executed notebook (<student>/executed/<notebook>.html, written by the grader).
+    """
+    rows = []
+    for s in data.students:
+        if s.status != "graded" or not s.tests:
+            continue
+        for t in s.tests:
+            notebook, _, _ = t.name.partition(".ipynb: ")
+            if t.passed or not _ or "/" in notebook:
+                continue
+            page = f"{notebook}.html"
+            link = (f'<a href="{quote(s.name)}/executed/{quote(page)}">{_e(page)}</a>'
+                    if (data.folder / s.name / "executed" / page).is_file() else "")
+            rows.append([_e(s.name), _e(t.name), f"{_pts(t.score)} / {_pts(t.max_score)}",
+                         f'<span class="msg">{_e(failure_line(t.output)[:SHOWN_CHARS])}</span>', link])
+    parts = [f"<h2>Notebook points lost ({len(rows)})</h2><p>Each notebook check a graded submission did not "
+             f"pass, with its cause, and the notebook as it ran in the sandbox.</p>"]
+    if rows:
+        parts.append(_table("notebook-losses", ["student", "check", "points", "cause", "executed notebook"],
+                            rows[:limit]))
+        if len(rows) > limit:
+            parts.append(f"<p>... and {len(rows) - limit} more (see each student's feedback.md).</p>")
+    return parts
+
 
 def _cell(text):
     """Text that a spreadsheet will not read as a formula (OWASP: a leading quote)."""

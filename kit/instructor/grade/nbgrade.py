@@ -3,9 +3,21 @@
 Before any submission (prepare_notebooks): the CIFAR-10 folder given with
 `--data` is verified, and every notebook of the instructor source that has
 check cells with points (metadata {"points": p} on a `# Check:` cell) is run
-once on the reference solution, in the trusted process, on that data. Its
-outputs become the expected outputs, and its runtime sets the time limit
-(three times as many CPU seconds, unless the instructor gives one).
+once on the reference solution, in the trusted process, on that data, in a
+scratch folder. Its outputs become the expected outputs, and the models it
+saves (kit.student.files.SAVED_MODELS) the reference's. Then the reference is
+graded in the sandbox as a submission would be (confirm_reference): it must
+earn every point, or nothing is graded and the reason is given; its CPU time
+sets the time limit (three times as many CPU seconds, unless the instructor
+gives one).
+
+Cells tagged "skip-when-grading" in the instructor's notebook are not run for
+a submission: the grader runs their metadata "grading_source" instead. The
+tuning cell of two_layer_net.ipynb is one: its result, the tuned net, is the
+file the student's own run saved (best_net.npz, handed in with the notebook),
+which the best_net check loads and confirms by re-running the last iterations
+of its training with the student's code (cs231n.training_record). So a
+submission costs seconds of CPU, not the minutes of its tuning.
 
 For each submitted notebook (grade_notebook):
 1. The notebook that runs is the instructor's: every cell but the solution
@@ -20,15 +32,23 @@ For each submitted notebook (grade_notebook):
    reference's in pytest, outside the sandbox.
 3. Each check cell with points is a test of its own (named by the check's
    title), passed or not; a cell that did not run (time limit, or a kernel
-   that died) gets nothing, the cells before it keep their points.
+   that died) gets nothing, the cells before it keep their points. A lost
+   point names its cause: the cell's error, the output that differs, or the
+   sandbox limit it hit.
+4. The executed notebook (text and image outputs only) is kept for the
+   instructor, with the CPU and wall seconds it took.
 """
 import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -37,12 +57,31 @@ from kit.instructor.grade.compare import CheckResult
 from kit.instructor.grade.nbval_plugin import CONFIG_VARIABLE
 from kit.instructor.notebooks import check_title, checks_in, is_code, is_solution, plain_cells
 from kit.instructor.sandbox.box import HARD_WALL_FACTOR, GraderFailure
+from kit.student.files import SAVED_MODELS
 
 DATA_MOUNT = "/kit/datasets/cifar-10-batches-py"
 BATCHES = ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch", "batches.meta"]
 KIT_ROOT = Path(__file__).resolve().parents[3]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_FEEDBACK = 2500
+SKIP_TAG = "skip-when-grading"
+
+
+@dataclass
+class NotebookRun:
+    """What grading one submitted notebook gave (grade_notebook)."""
+    checks: list                 # [CheckResult], one per check cell with points
+    lines: list                  # feedback about the notebook as a whole
+    cpu_seconds: float = 0.0     # CPU of its kernel in the sandbox
+    wall_seconds: float = 0.0
+    cells: list = ()             # [{"cell": code cell number, "title", "seconds"}] of the cells that ran
+    executed: dict = None        # the executed notebook (JSON dict; text and image outputs), or None
+
+    def summary(self):
+        """results.json extra_data of the notebook: CPU and wall seconds, and its slowest cells."""
+        slowest = sorted(self.cells, key=lambda c: -c["seconds"])[:5]
+        return {"cpu_seconds": round(self.cpu_seconds, 2), "wall_seconds": round(self.wall_seconds, 2),
+                "slowest_cells": slowest}
 
 
 class NotebookSetupError(ValueError):
@@ -63,10 +102,16 @@ class GradedNotebook:
     reference_seconds: float   # CPU seconds of the reference run
     cpu_limit: float
     sanitize: str = None       # path of the sanitize file, if any
+    models: dict = field(default_factory=dict)   # {rel: bytes}: the models the reference run saved
+    graded_seconds: float = 0.0   # CPU seconds of the reference graded in the sandbox (confirm_reference)
 
     @property
     def max_score(self):
         return sum(check.points for check in self.checks)
+
+    def models_of(self, files):
+        """The saved models (relative paths) this notebook's checks load, of those in `files`."""
+        return [rel for rel in self.models if rel in files]
 
     def test_name(self, title):
         """The name of a check cell's test in results.json, e.g. "two_layer_net.ipynb: best_net"."""
@@ -104,54 +149,100 @@ def _solution_ids(cells):
     return [(i, cell["id"]) for i, cell in enumerate(cells) if is_code(cell) and is_solution(cell)]
 
 
-def run_reference(path, data_dir, timeout=3600):
+def run_reference(path, data_dir, scratch, timeout=3600):
     """
     Execute the instructor's notebook at `path` on the data (trusted, no sandbox).
 
+    It runs in scratch/notebooks/ (a copy of the source's notebooks/, beside a
+    link to its cs231n/), so that what it saves stays out of the source.
+
     Returns:
-    - (executed notebook, CPU seconds of the kernel and the processes it ran)
+    - (executed notebook, CPU seconds of the kernel and the processes it ran,
+      {rel: bytes} of the SAVED_MODELS it wrote)
     """
     from nbclient import NotebookClient
 
+    path, scratch = Path(path), Path(scratch)
+    source = path.parents[1]
+    shutil.copytree(path.parent, scratch / "notebooks", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", *(Path(r).name for r in SAVED_MODELS)))
+    if not (scratch / "cs231n").exists():
+        (scratch / "cs231n").symlink_to(source / "cs231n", target_is_directory=True)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+                            resources={"metadata": {"path": str(scratch / "notebooks")}})
     env = dict(os.environ, CIFAR10_DIR=str(data_dir), MPLBACKEND="agg", OPENBLAS_NUM_THREADS="1",
                PYTHONDONTWRITEBYTECODE="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     client.execute(env=env, stderr=subprocess.DEVNULL)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel has exited and was waited for
-    return nb, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    models = {rel: (scratch / rel).read_bytes() for rel in SAVED_MODELS if (scratch / rel).is_file()}
+    return nb, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), models
 
 
-def prepare_notebooks(source, data_dir, nb_timeout=None, log=print):
+def prepare_notebooks(source, data_dir, nb_timeout=None, log=print, scratch=None):
     """
     The GradedNotebooks of the instructor source: reference runs on the verified data.
 
     Inputs:
     - source: Instructor source root.
-    - data_dir: The CIFAR-10 folder (verified here).
-    - nb_timeout: CPU seconds per notebook; default three times the reference's runtime.
+    - data_dir: The CIFAR-10 folder (verified with verify_data first).
+    - nb_timeout: CPU seconds per notebook; default: set by confirm_reference.
+    - scratch: A private folder for the reference runs (default: a temporary one).
     """
     source = Path(source)
-    verify_data(data_dir)
     graded = []
     for path, cells, graded_checks in checks_in(source / "notebooks"):
-        log(f"reference run of {path.name} on {data_dir} ...")
+        log(f"reference run of {path.name} on {data_dir} (once; its tuning may take minutes) ...")
+        folder = Path(tempfile.mkdtemp(prefix="reference-", dir=scratch))
         try:
-            executed, seconds = run_reference(path, data_dir)
+            executed, seconds, models = run_reference(path, data_dir, folder)
         except Exception as err:  # noqa: BLE001 - the instructor must fix the reference first
             raise NotebookSetupError(f"the reference solution of {path.name} does not run on {data_dir}: "
-                                     f"{type(err).__name__}: {str(err)[-1500:]}") from None
+                                     f"{type(err).__name__}: {_clean(str(err))[-1500:]}") from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         sanitize = source / "notebooks" / "sanitize.cfg"
         graded.append(GradedNotebook(
             rel=path.relative_to(source).as_posix(), reference=json.loads(nbformat.writes(executed)),
             checks=graded_checks, solution_ids=_solution_ids(cells), reference_seconds=seconds,
             cpu_limit=float(nb_timeout) if nb_timeout else max(60.0, 3 * seconds),
-            sanitize=str(sanitize) if sanitize.is_file() else None))
-        log(f"  {len(graded_checks)} graded cells, {graded[-1].max_score:g} points; the reference used "
-            f"{seconds:.0f} s of CPU; limit {graded[-1].cpu_limit:.0f} s of CPU per submission")
+            sanitize=str(sanitize) if sanitize.is_file() else None, models=models))
+        log(f"  {len(graded_checks)} graded cells, {graded[-1].max_score:g} points; the reference run used "
+            f"{seconds:.0f} s of CPU" + (f" and saved {', '.join(models)}" if models else ""))
     return graded
+
+
+def confirm_reference(gnb, make_sandbox, work, limits, nb_timeout=None, log=print):
+    """
+    Grade the reference solution's notebook in the sandbox, as a submission; set the time limit.
+
+    Inputs:
+    - gnb: The GradedNotebook (its reference run done); make_sandbox: a Sandbox
+      factory whose kit holds the reference's code and gnb.models.
+    - work: A private folder; limits: The submission Limits.
+    - nb_timeout: The instructor's CPU limit per notebook, if any.
+
+    Raises:
+    - NotebookSetupError naming each check the reference loses, and why:
+      grading would take those points from correct submissions too.
+    """
+    run = grade_notebook(gnb, gnb.reference, make_sandbox, work, threading.Event(), limits,
+                         submitted_files=set(gnb.models))
+    lost = [c for c in run.checks if c.points < c.max_points]
+    if lost:
+        reasons = "\n".join(f"  {c.name}: {c.lines[0][:600]}" for c in lost)
+        raise NotebookSetupError(
+            f"the reference solution loses {len(lost)} check(s) of {gnb.rel} when graded in the sandbox "
+            f"({limits.memory_mb} MB of memory, {gnb.cpu_limit:.0f} s of CPU, /tmp of {limits.tmp_mb} MiB); "
+            f"correct submissions would lose them too. Nothing was graded.\n{reasons}\n"
+            f"Fix the notebook, or raise the limit it hit (--memory-mb, --nb-timeout, ...).")
+    gnb.graded_seconds = run.cpu_seconds
+    if not nb_timeout:
+        gnb.cpu_limit = max(60.0, 3 * run.cpu_seconds)
+    log(f"  graded in the sandbox, the reference earns all {gnb.max_score:g} points with {run.cpu_seconds:.0f} s "
+        f"of CPU; limit {gnb.cpu_limit:.0f} s of CPU per submission")
+    return run
 
 
 def build_notebook(gnb, submitted):
@@ -170,11 +261,14 @@ def build_notebook(gnb, submitted):
     student_solutions = [c for c in cells if is_code(c) and is_solution(c)]
     nb = json.loads(json.dumps(gnb.reference))
     solution_index = {i for i, _ in gnb.solution_ids}
+    skipped = _skip_when_grading(nb)
     restored, missing = [], 0
     for k, (i, cell_id) in enumerate(gnb.solution_ids):
         mine = by_id.get(cell_id) if cell_id in by_id else (
             student_solutions[k] if k < len(student_solutions) else None)
         cell = nb["cells"][i]
+        if i in skipped:
+            continue
         if mine is None:
             missing += 1
             cell["source"] = ""
@@ -182,7 +276,7 @@ def build_notebook(gnb, submitted):
             cell["source"] = mine["source"]
         cell["outputs"], cell["execution_count"] = [], None
     for i, cell in enumerate(nb["cells"]):
-        if i in solution_index or cell.get("cell_type") != "code":
+        if i in solution_index or i in skipped or cell.get("cell_type") != "code":
             continue
         mine = by_id.get(cell.get("id"))
         reference_source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -196,6 +290,24 @@ def build_notebook(gnb, submitted):
     if missing:
         lines.append(f"{gnb.rel}: {missing} of your solution cell(s) were not found (deleted?); they ran empty")
     return nb, lines
+
+
+def _skip_when_grading(nb):
+    """
+    Give the cells tagged SKIP_TAG their grading source (metadata "grading_source"), in place.
+
+    Returns:
+    - The indices of those cells.
+    """
+    skipped = set()
+    for i, cell in enumerate(nb["cells"]):
+        meta = cell.get("metadata") or {}
+        if cell.get("cell_type") == "code" and SKIP_TAG in (meta.get("tags") or []):
+            cell["source"] = meta.get("grading_source") or "# (not run by the grader)\n"
+            cell["outputs"], cell["execution_count"] = [], None
+            meta["tags"] = list(meta["tags"]) + ["nbval-ignore-output"]
+            skipped.add(i)
+    return skipped
 
 
 def _small_tmpfs(folder):
@@ -222,23 +334,51 @@ def _indent(text):
     return "\n".join("    " + line for line in text.rstrip().splitlines()) or "    (nothing)"
 
 
-def _failure_text(record, hidden):
+def limit_cause(text, limits):
+    """
+    The sandbox limit a failed cell's error text points to, as a sentence, or "".
+
+    Inputs:
+    - text: The cell's error text; limits: The submission's Limits.
+    """
+    mib = limits.tmp_mb
+    if "File too large" in text or "EFBIG" in text:
+        return (f"The cell hit the sandbox's limit of {mib} MiB per file written (its /tmp and "
+                f"/dev/shm hold {mib} MiB).")
+    if "No space left on device" in text:
+        return f"The cell filled the sandbox's /tmp or /dev/shm ({mib} MiB)."
+    if "Could not pickle the task to send it to the workers" in text:
+        return (f"Its parallel workers could not be given their data: joblib copies it through "
+                f"/dev/shm and /tmp, which hold {mib} MiB in the sandbox.")
+    if re.search(r"MemoryError|Unable to allocate|Cannot allocate memory", text):
+        return f"The cell ran out of memory: the sandbox allows {limits.memory_mb} MB."
+    if re.search(r"Kernel died|DeadKernelError|kernel died", text, re.IGNORECASE):
+        return (f"The notebook's kernel died: most often it used more than the {limits.memory_mb} MB "
+                f"of memory the sandbox allows, or more than {limits.pids} processes.")
+    return ""
+
+
+def _failure_text(record, hidden, limits=None):
     """Feedback for a failed cell: what was expected and what the student's run printed."""
     text = _clean(record.get("text", ""))
     differ = "Cell outputs differ" in text
     if hidden:
+        cause = limit_cause(text, limits) if limits else ""
         return ("its output differs from the expected output" if differ else
-                "it failed" + (f": {text.strip().splitlines()[-1][:200]}" if text.strip() else ""))
+                "it failed" + (f": {text.strip().splitlines()[-1][:200]}" if text.strip() else "")
+                + (f" ({cause})" if cause else ""))
     got, expected = _clean(record.get("got") or ""), _clean(record.get("expected") or "")
     if differ:
         return (f"its output differs from the reference.\nExpected:\n{_indent(expected)}\n"
                 f"Your notebook printed:\n{_indent(got)}")[-MAX_FEEDBACK:]
+    cause = limit_cause(text, limits) if limits else ""
     if "Traceback:" in text:
         text = text[text.index("Traceback:") + len("Traceback:"):]
-    return ("the cell raised an error:\n" + text.strip())[-MAX_FEEDBACK:]
+    body = ("the cell raised an error:\n" + text.strip())[-MAX_FEEDBACK:]
+    return f"{cause}\n{body}" if cause else body
 
 
-def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
+def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits, submitted_files=None):
     """
     Run one submitted notebook under nbval in the sandbox and score its check cells.
 
@@ -249,9 +389,10 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
     - work: A private folder for this notebook's files.
     - abort: threading.Event set to stop now (the sandbox watches it).
     - limits: The submission's Limits (memory and processes; the CPU limit is gnb.cpu_limit).
+    - submitted_files: The relative paths the submission holds (to name a saved model it lacks).
 
     Returns:
-    - (CheckResults, feedback lines)
+    - A NotebookRun.
 
     Raises:
     - GraderFailure when the kernel does not start or pytest fails for the grader's reasons.
@@ -262,8 +403,12 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
                            f"the notebook {gnb.rel}")
 
     if submitted is None:
-        return [result(c, f"not run: {gnb.rel} is not in your submission") for c in gnb.checks], []
+        return NotebookRun([result(c, f"not run: {gnb.rel} is not in your submission") for c in gnb.checks], [])
     nb, lines = build_notebook(gnb, submitted)
+    if submitted_files is not None:
+        lines += [f"{rel} is not in your submission: the checks of {gnb.rel} that load it fail. Run the "
+                  f"notebook's tuning and the cell that saves it, then `python -m kit collect` again."
+                  for rel in gnb.models if rel not in submitted_files]
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     path = work / Path(gnb.rel).name
@@ -275,6 +420,7 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
     mounted = _small_tmpfs(connection)
     results = work / "results.jsonl"
     sandbox = make_sandbox()
+    began = time.monotonic()
     try:
         prefix, env_extra, cwd = sandbox.kernel_command(connection)
         config = work / "nbval_sandbox.json"
@@ -290,13 +436,15 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
         if gnb.sanitize:
             cmd += ["--nbval-sanitize-with", gnb.sanitize]
         env = dict(os.environ, **{CONFIG_VARIABLE: str(config)}, PYTHONPATH=str(KIT_ROOT),
-                   PYTHONDONTWRITEBYTECODE="1")
+                   PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
         env.update(env_extra or {})
         stopped, log = sandbox.supervise(cmd, cwd or str(work), env, gnb.cpu_limit, backstop)
+        cpu = getattr(sandbox, "cpu_used", 0.0)
     finally:
         sandbox.close()
         if mounted:
             subprocess.run(["umount", "-l", str(connection)], capture_output=True)
+    wall = time.monotonic() - began
     timed_out = {None: None, "cpu": f"the notebook used more than its {gnb.cpu_limit:.0f} s of CPU",
                  "idle": f"the notebook stopped running for more than {backstop:.0f} s"}[stopped]
     records = {}
@@ -316,13 +464,83 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits):
         record = records.get(numbers[check.index])
         if record is None:
             why = timed_out or "the notebook stopped before this cell"
-            scored.append(result(check, f"not run: {why}"))
+            scored.append(result(check, f"not run: {why}{_earlier_failure(nb, numbers, records, check, limits)}"))
         elif record["outcome"] == "passed":
             scored.append(result(check, "passed (output matches the reference)", check.points))
         elif record["outcome"] == "xfailed":
             scored.append(result(check, "not run: an earlier cell timed out"))
         else:
-            scored.append(result(check, "FAILED: " + _failure_text(record, check.hidden)))
+            scored.append(result(check, "FAILED: " + _failure_text(record, check.hidden, limits)
+                                 + _earlier_failure(nb, numbers, records, check, limits)))
     if timed_out:
         lines.append(f"{gnb.rel}: {timed_out}; the cells after that point were not run")
-    return scored, lines
+    cells = [{"cell": n, "title": _cell_title(nb["cells"][i]), "seconds": records[n].get("seconds", 0.0)}
+             for i, n in numbers.items() if n in records]
+    return NotebookRun(scored, lines, cpu, wall, cells, _executed(nb, numbers, records))
+
+
+def _earlier_failure(nb, numbers, records, check, limits):
+    """
+    A sentence on the last cell before `check` that failed (back to the check before it), or "".
+
+    A check often fails because a cell above it did (a variable never set):
+    the feedback then names that cell, its error, and the sandbox limit it hit.
+    """
+    for i in range(check.index - 1, -1, -1):
+        cell = nb["cells"][i]
+        if cell.get("cell_type") != "code":
+            continue
+        if "".join(cell["source"]).startswith("# Check:"):
+            return ""
+        record = records.get(numbers[i])
+        if record is not None and record["outcome"] == "failed":
+            text = _clean(record.get("text", ""))
+            error = next((line.strip() for line in reversed(text.splitlines())
+                          if re.match(r"\s*[A-Za-z_.]*(Error|Exception|Exit|Interrupt)\b", line)), "")
+            cause = limit_cause(text, limits)
+            return (f"\nAn earlier cell failed: code cell {numbers[i] + 1} ({_cell_title(cell)!r})"
+                    + (f": {error[:300]}" if error else "") + (f"\n{cause}" if cause else ""))
+    return ""
+
+
+def _cell_title(cell):
+    """A short name of a code cell: its check title, or its first line."""
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    if source.startswith("# Check:"):
+        return check_title(source)
+    first = next((line for line in source.splitlines() if line.strip() and "NBVAL" not in line), "")
+    return first.strip()[:60]
+
+
+def _executed(nb, numbers, records):
+    """The notebook as it ran: each code cell with the outputs nbval kept (kit.instructor.grade.nbval_plugin)."""
+    executed = json.loads(json.dumps(nb))
+    for i, n in numbers.items():
+        cell, record = executed["cells"][i], records.get(n)
+        cell["outputs"] = (record or {}).get("outputs") or []
+        cell["execution_count"] = n + 1 if record else None
+    return executed
+
+
+def write_executed(executed, folder, name):
+    """
+    Write a graded notebook as it ran (name.ipynb) and its offline HTML page (name.html) to folder.
+
+    Inputs:
+    - executed: The executed notebook (NotebookRun.executed: a JSON dict).
+    - folder: Where to write (made if missing); name: The file name without extension.
+
+    Returns:
+    - The paths written.
+    """
+    from kit.student.html_export import export
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = folder / f"{name}.ipynb"
+    notebook.write_text(json.dumps(executed, indent=1), encoding="utf-8")
+    try:
+        return [notebook, export(notebook, folder / f"{name}.html")]
+    except Exception as err:  # noqa: BLE001 - the .ipynb is kept; the page is a convenience
+        (folder / f"{name}.html.txt").write_text(f"the HTML page could not be made: {err}\n", encoding="utf-8")
+        return [notebook]

@@ -103,7 +103,8 @@ def _record(report):
         text = str(report.longrepr)[-6000:]
     line = json.dumps({"cell": number, "when": report.when, "outcome": outcome, "text": text,
                        "expected": getattr(report, "kit_expected", None), "got": getattr(report, "kit_got", None),
-                       "seconds": round(getattr(report, "duration", 0.0), 3)})
+                       "seconds": round(getattr(report, "duration", 0.0), 3),
+                       "outputs": getattr(report, "kit_outputs", None)})
     with open(_config()["results"], "a", encoding="utf-8") as f:
         f.write(line + "\n")
 
@@ -122,6 +123,40 @@ def _texts(outputs, limit=2000):
     return "".join(parts)[-limit:]
 
 
+#: What the executed notebook kept for the instructor holds of a cell's outputs: text and
+#: images only (a student's HTML or JavaScript never reaches the instructor's browser).
+KEPT_TYPES = ("text/plain", "image/png", "image/jpeg")
+MAX_KEPT = 2 * 2**20
+
+
+def _kept_outputs(outputs):
+    """The outputs of a cell as nbformat dicts, text and images only, at most MAX_KEPT bytes."""
+    kept, size = [], 0
+    for out in outputs or []:
+        kind = out.get("output_type")
+        if kind == "stream":
+            entry = {"output_type": "stream", "name": out.get("name", "stdout"), "text": str(out.get("text", ""))}
+        elif kind in ("execute_result", "display_data"):
+            data = {k: v for k, v in (out.get("data") or {}).items() if k in KEPT_TYPES}
+            if not data:
+                continue
+            entry = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                entry["execution_count"] = None
+        elif kind == "error":
+            entry = {"output_type": "error", "ename": str(out.get("ename", "")),
+                     "evalue": str(out.get("evalue", "")), "traceback": [str(t) for t in out.get("traceback", [])]}
+        else:
+            continue
+        size += len(json.dumps(entry))
+        if size > MAX_KEPT:
+            kept.append({"output_type": "stream", "name": "stderr",
+                         "text": "(the rest of this cell's output was not kept: too large)\n"})
+            break
+        kept.append(entry)
+    return kept
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep what the cell printed and what the reference printed, for the feedback."""
@@ -130,6 +165,7 @@ def pytest_runtest_makereport(item, call):
     if call.when == "call" and hasattr(item, "test_outputs") and hasattr(item, "cell"):
         report.kit_got = _texts(item.test_outputs)
         report.kit_expected = _texts(item.cell.get("outputs"))
+        report.kit_outputs = _kept_outputs(item.test_outputs)
 
 
 @pytest.hookimpl(trylast=True)

@@ -7,7 +7,8 @@
 - a preflight: a sandbox started on the pristine release, which must start
   and must not reach the network (it fails closed);
 - with --data, the notebooks with graded check cells, run once on the
-  reference solution (kit.instructor.grade.nbgrade).
+  reference solution (kit.instructor.grade.nbgrade), then graded in the
+  sandbox as a submission: the reference must earn every point.
 """
 import compileall
 import dataclasses
@@ -26,7 +27,7 @@ from kit.instructor.release.student_kit import release
 from kit.instructor.sandbox.box import GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
 from kit.instructor.sandbox.isolation import Isolation, IsolationUnavailable, Limits
-from kit.student.files import student_files
+from kit.student.files import SAVED_MODELS, allowed_files, student_files
 
 SOURCE = Path(__file__).resolve().parents[3]
 CHECKS = Path(__file__).resolve().parent / "checks"
@@ -80,6 +81,27 @@ def reference_run(source, notebooks, limits, work_root):
                 detail = (record.error or record.status) if record else "not run"
                 raise SetupError(f"the reference solution fails {nb.name}, cell {i} ({what}): {detail}")
     return run.records
+
+
+def confirm_reference(gnb, source, release_dir, isolation, limits, work_root, sandboxed_dir, data,
+                      nb_timeout, log):
+    """Grade the reference's notebook `gnb` in the sandbox as a submission (nbgrade.confirm_reference)."""
+    folder = Path(work_root) / f"reference-{Path(gnb.rel).stem}"
+    view = KitView(Path(release_dir), data={nbgrade.DATA_MOUNT: Path(data).resolve()})
+    for rel in student_files(release_dir):
+        if rel.endswith(".py"):
+            view.overlays[rel] = source / rel
+    for rel, content in gnb.models.items():
+        (folder / "models" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "models" / rel).write_bytes(content)
+        (folder / "models" / rel).chmod(0o644)
+        view.overlays[rel] = folder / "models" / rel
+
+    def make_sandbox():
+        return Sandbox(view, isolation, limits, scratch_root=work_root,
+                       **({"sandboxed_dir": sandboxed_dir} if sandboxed_dir else {}))
+    log(f"grading the reference's {Path(gnb.rel).name} in the sandbox ...")
+    nbgrade.confirm_reference(gnb, make_sandbox, folder / "run", limits, nb_timeout, log)
 
 
 def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log=print):
@@ -136,10 +158,17 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     - SetupError, IsolationUnavailable: nothing can be graded (the message says why).
     """
     source = Path(source).resolve()
+    if data:   # first: a wrong folder is named before minutes of setup
+        try:
+            nbgrade.verify_data(data)
+        except nbgrade.DataError as err:
+            raise SetupError(str(err)) from None
     release_dir = Path(work_root) / "release"
     release(source, release_dir)
     if data:
         (release_dir / nbgrade.DATA_MOUNT[len("/kit/"):]).mkdir(parents=True, exist_ok=True)
+        for rel in SAVED_MODELS:  # where a submission's saved model is seen (empty when it has none)
+            (release_dir / rel).touch()
     compileall.compile_dir(str(release_dir), quiet=1,
                            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
     for dirpath, dirnames, filenames in os.walk(release_dir):
@@ -155,13 +184,16 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     graded_notebooks = []
     if data:
         try:
-            graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log)
-        except nbgrade.DataError as err:
+            graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log, scratch=work_root)
+            for gnb in graded_notebooks:
+                confirm_reference(gnb, source, release_dir, isolation, limits, work_root, sandboxed_dir,
+                                  data, nb_timeout, log)
+        except nbgrade.NotebookSetupError as err:
             raise SetupError(str(err)) from None
     elif checks_in(source / "notebooks"):
         log("notebook grading skipped: pass --data DIR (a CIFAR-10 folder) to grade the notebooks too; "
             "the code checks run")
-    allowed = student_files(release_dir)
+    allowed = allowed_files(release_dir)
     nbs = [rel for rel in allowed if rel.endswith(".ipynb")]
     return Setup(
         release_dir=str(release_dir), work_root=str(work_root), allowed=allowed, notebooks=notebooks,

@@ -6,6 +6,9 @@
   `reason`);
 - `<student>/feedback.md`: the same, for a person to read;
 - `<student>/manual.json`: this submission's rows of manual_grading.csv;
+- `<student>/executed/<notebook>.ipynb` and `.html` (with --data): each graded
+  notebook as it ran in the sandbox, text and image outputs, for the TA to open;
+  results.json's extra_data.notebooks gives its CPU and wall seconds;
 - `grades.csv`: `student, score, max_score, status, isolation, reason`, one
   row per submission; status `graded`, `empty`, `rejected`, `error` (could
   not be graded: the reason says why; a rerun grades it) or `not graded`
@@ -22,6 +25,9 @@ from pathlib import Path
 from cs231n._atomic import atomic_write
 
 from kit.instructor.grade import manual
+from kit.instructor.grade.nbgrade import write_executed
+
+EXECUTED_DIR = "executed"
 
 GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason"]
 SCORED = ("graded", "empty", "rejected")      # a score of the student's own work: kept by a rerun
@@ -42,6 +48,8 @@ class Outcome:
     reason: str = ""          # why it could not be graded (status error)
     manual_rows: list = ()
     timing: dict = None       # seconds per phase (see kit.instructor.grade.submission), for the instructor and bench/
+    notebooks: dict = None    # {notebook file name: NotebookRun.summary()}: CPU and wall seconds (with --data)
+    executed: dict = None     # {notebook file name: the notebook as it ran (JSON)}, kept for the instructor
 
     @property
     def score(self):
@@ -79,7 +87,8 @@ def results_json(outcome):
         "output": "\n".join(head),
         "tests": [test_entry(c) for c in outcome.checks],
         "extra_data": {"status": outcome.status, "max_score": outcome.max_score,
-                       "isolation": outcome.isolation, "reason": outcome.reason, "timing": outcome.timing or {}},
+                       "isolation": outcome.isolation, "reason": outcome.reason, "timing": outcome.timing or {},
+                       **({"notebooks": outcome.notebooks} if outcome.notebooks else {})},
     }
 
 
@@ -106,6 +115,8 @@ def write_submission(out_dir, outcome):
     folder = Path(out_dir) / outcome.student
     folder.mkdir(parents=True, exist_ok=True)
     results = results_json(outcome)
+    for name, executed in (outcome.executed or {}).items():
+        write_executed(executed, folder / EXECUTED_DIR, Path(name).stem)
     write_atomic(folder / "feedback.md", feedback_md(outcome.student, results))
     write_atomic(folder / "manual.json", json.dumps(list(outcome.manual_rows)))
     write_atomic(folder / "results.json", json.dumps(results, indent=1))  # last: marks it done

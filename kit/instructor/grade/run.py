@@ -139,7 +139,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     - handle_sigint: Install the two-step Ctrl-C handler (the command line does).
     - sandboxed_dir: Another folder of launch.py / executor.py (tests).
     - data: A CIFAR-10 folder: the notebooks with graded check cells are run too (kit.instructor.grade.nbgrade);
-      nb_timeout: CPU seconds per notebook (default three times the reference's runtime).
+      nb_timeout: CPU seconds per notebook (default three times what the reference's notebook takes
+      when graded in the sandbox).
 
     Returns:
     - A GradeRun.
@@ -148,6 +149,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     - IsolationUnavailable, SetupError: nothing was graded (the message says why).
     """
     submissions, out = Path(submissions), Path(out)
+    data = Path(data).resolve() if data else None   # relative to where the command runs
     if not submissions.is_dir():
         raise SetupError(f"{submissions} is not a folder of <student>.zip files")
     out.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from kit.instructor.grade.compare import CheckResult, score_check
 from kit.instructor.grade.splice import map_traceback, splice, syntax_message
 from kit.instructor.sandbox.box import Aborted, GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
+from kit.student.files import SAVED_MODELS
 
 
 @dataclass
@@ -114,6 +115,10 @@ def _lay_out(setup, extraction, upload, work):
         view.data[nbgrade.DATA_MOUNT] = Path(setup.data_dir)
     spliced, messages = {}, []
     for rel in extraction.files:
+        if rel in SAVED_MODELS:   # a trained net the notebook saved: seen as handed in (read-only)
+            (upload / rel).chmod(0o644)
+            view.overlays[rel] = upload / rel
+            continue
         if not rel.endswith(".py"):
             continue
         scaffold = (view.release / rel).read_text(encoding="utf-8")
@@ -134,11 +139,13 @@ def _lay_out(setup, extraction, upload, work):
 def _grade(setup, job, work, abort, start):
     timing = {}
 
+    notebooks, executed = {}, {}
+
     def outcome(status, checks, messages, reason="", manual_rows=()):
         return report.Outcome(job.student, status, checks, setup.max_score, messages,
                               setup.isolation.describe(), setup.isolation.short(),
                               time.monotonic() - start, reason, manual_rows,
-                              {k: round(v, 4) for k, v in timing.items()})
+                              {k: round(v, 4) for k, v in timing.items()}, notebooks, executed)
 
     # 1. extract
     upload = work / "upload"
@@ -195,12 +202,17 @@ def _grade(setup, job, work, abort, start):
     for gnb in setup.graded_notebooks:
         submitted = manual.read_json(upload / gnb.rel) if gnb.rel in extraction.files else None
         graded = _retrying(setup, abort, failures, lambda attempt: nbgrade.grade_notebook(
-            gnb, submitted, make_sandbox, work / f"nb-{Path(gnb.rel).stem}-{attempt}", abort, setup.limits))
+            gnb, submitted, make_sandbox, work / f"nb-{Path(gnb.rel).stem}-{attempt}", abort, setup.limits,
+            submitted_files=set(extraction.files)))
         if graded is None:
             return outcome("error", _fresh_checks(setup, "not graded"), messages,
                            reason=f"{failures[-1]} ({len(failures)} attempts).")
-        checks += graded[0]
-        messages += graded[1]
+        checks += graded.checks
+        messages += graded.lines
+        name = Path(gnb.rel).name
+        notebooks[name] = graded.summary()
+        if graded.executed is not None:
+            executed[name] = graded.executed
     if setup.graded_notebooks:
         timing["notebooks"] = time.monotonic() - began
     return outcome("graded", checks, messages, manual_rows=manual_rows)

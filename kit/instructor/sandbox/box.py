@@ -245,7 +245,8 @@ class Sandbox:
         - max_output: Bytes of its merged stdout and stderr kept.
 
         Returns:
-        - (None, or "cpu" / "idle" when it was stopped for its time limit; its output as bytes)
+        - (None, or "cpu" / "idle" when it was stopped for its time limit; its output as bytes).
+          The CPU seconds the sandbox used meanwhile are then in self.cpu_used.
 
         Raises:
         - Aborted when the abort event is set meanwhile (the process is killed).
@@ -271,6 +272,7 @@ class Sandbox:
                 break
         self.proc.wait()
         self._readers[0].join(timeout=10)
+        self.cpu_used = max(limit.used, self.cpu_seconds() - limit.start_cpu)
         return stopped, bytes(output)
 
     # ------------------------------------------------------------------ I/O
