@@ -22,7 +22,6 @@ on a first `make run`; that is part of the time.
 import argparse
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -30,9 +29,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 KIT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(KIT_ROOT / "tests"))
+
+from kit_fixtures import write_synthetic_cifar  # noqa: E402
+
 NOTEBOOK = "notebooks/two_layer_net.ipynb"
 SUMMARY_TAG = "BENCH_NOTEBOOK_SUMMARY "
 
@@ -46,22 +47,6 @@ print(%r + _json.dumps({
     "tuning_table": format_table(tuning_results) if "tuning_results" in globals() else None,
 }))
 """ % SUMMARY_TAG
-
-
-def write_synthetic_cifar(root, seed=0, rows=10000):
-    """Write a full-size CIFAR-10 of synthetic images, in the official pickled format, to root."""
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, size=(10, 3072)).astype(np.float32)
-    for name in ["data_batch_%d" % b for b in range(1, 6)] + ["test_batch"]:
-        labels = rng.integers(10, size=rows)
-        noise = rng.integers(0, 256, size=(rows, 3072)).astype(np.float32)
-        data = (0.05 * templates[labels] + 0.95 * noise).astype(np.uint8)
-        with open(root / name, "wb") as f:
-            pickle.dump({"data": data, "labels": labels.tolist(), "batch_label": name}, f,
-                        protocol=2)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["class%d" % c for c in range(10)]}, f, protocol=2)
 
 
 def make_kit(workdir, data):

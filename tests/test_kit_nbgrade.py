@@ -264,7 +264,7 @@ def test_without_data_the_notebooks_are_skipped_with_one_line(tmp_path):
     src = SOURCE
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    fx.write_zip(subs / "alice.zip", fx.reference_files())
+    fx.write_zip(subs / "alice.zip", dict(fx.reference_files(), **{MODEL: b"a saved net, not used"}))
     logs = []
     run = grade(subs, out, source=src, checks_dir=src / "kit/instructor/grade/checks", limits=Limits(), log=logs.append)
     assert [line for line in logs if "notebook grading skipped" in line] == [
@@ -304,6 +304,14 @@ def test_a_relative_data_folder_is_taken_from_where_the_command_runs(tmp_path):
     assert f"--data {tmp_path / 'mine'} is not a CIFAR-10 folder" in proc.stderr, proc.stderr
     assert "python get_datasets.py" in proc.stderr and "\x1b[" not in proc.stderr
     assert not (tmp_path / "out" / "a").exists()
+
+
+def test_make_grade_passes_the_data_folder():
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", "grade", *args], cwd=SOURCE, capture_output=True, text=True,
+                              check=True).stdout
+    assert "--data /courses/cifar-10-batches-py" in dry_run("DATA=/courses/cifar-10-batches-py")
+    assert ("--data datasets/cifar-10-batches-py" in dry_run()) == (DATA / "batches.meta").is_file()
 
 
 @needs_data

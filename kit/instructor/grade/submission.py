@@ -115,9 +115,10 @@ def _lay_out(setup, extraction, upload, work):
         view.data[nbgrade.DATA_MOUNT] = Path(setup.data_dir)
     spliced, messages = {}, []
     for rel in extraction.files:
-        if rel in SAVED_MODELS:   # a trained net the notebook saved: seen as handed in (read-only)
-            (upload / rel).chmod(0o644)
-            view.overlays[rel] = upload / rel
+        if rel in SAVED_MODELS:   # a trained net the notebook saved: its checks run with --data only
+            if setup.data_dir:
+                (upload / rel).chmod(0o644)
+                view.overlays[rel] = upload / rel
             continue
         if not rel.endswith(".py"):
             continue
@@ -137,9 +138,7 @@ def _lay_out(setup, extraction, upload, work):
 
 
 def _grade(setup, job, work, abort, start):
-    timing = {}
-
-    notebooks, executed = {}, {}
+    timing, notebooks, executed = {}, {}, {}
 
     def outcome(status, checks, messages, reason="", manual_rows=()):
         return report.Outcome(job.student, status, checks, setup.max_score, messages,
