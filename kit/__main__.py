@@ -46,6 +46,9 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=180,
                    help="CPU seconds for all the checks of one submission (default 180)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
+    p.add_argument("--tmp-mb", type=int, default=256,
+                   help="size of a sandbox's /tmp and /dev/shm, and the largest file it may write, in MiB "
+                        "(default 256)")
     p.add_argument("--isolation", choices=("auto", "bwrap", "rlimits"), default="auto",
                    help="auto or bwrap: bubblewrap, required; rlimits: no file-system sandbox (unsafe)")
     p.add_argument("--bwrap", default=None, help="path of the bubblewrap executable (default: found on PATH)")

@@ -306,6 +306,22 @@ def test_a_relative_data_folder_is_taken_from_where_the_command_runs(tmp_path):
     assert not (tmp_path / "out" / "a").exists()
 
 
+@needs_bwrap
+@needs_data
+def test_a_reference_that_loses_points_in_the_sandbox_stops_grading_with_the_reason(tmp_path):
+    """A limit too small for the data (here the CPU limit) would cost correct submissions those points."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    fx.write_zip(subs / "a.zip", fx.reference_files())
+    with pytest.raises(SetupError) as err:
+        grade(subs, tmp_path / "out", data=DATA, nb_timeout=1, log=lambda *a: None)
+    message = str(err.value)
+    assert "the reference solution loses" in message and "Nothing was graded" in message
+    assert "best_net: not run: the notebook used more than its 1 s of CPU" in message
+    assert "--nb-timeout" in message
+    assert not (tmp_path / "out" / "a").exists()
+
+
 def test_make_grade_passes_the_data_folder():
     def dry_run(*args):
         return subprocess.run(["make", "-n", "grade", *args], cwd=SOURCE, capture_output=True, text=True,

@@ -236,7 +236,7 @@ def confirm_reference(gnb, make_sandbox, work, limits, nb_timeout=None, log=prin
             f"the reference solution loses {len(lost)} check(s) of {gnb.rel} when graded in the sandbox "
             f"({limits.memory_mb} MB of memory, {gnb.cpu_limit:.0f} s of CPU, /tmp of {limits.tmp_mb} MiB); "
             f"correct submissions would lose them too. Nothing was graded.\n{reasons}\n"
-            f"Fix the notebook, or raise the limit it hit (--memory-mb, --nb-timeout, ...).")
+            f"Fix the notebook, or raise the limit it hit (--memory-mb, --tmp-mb or --nb-timeout).")
     gnb.graded_seconds = run.cpu_seconds
     if not nb_timeout:
         gnb.cpu_limit = max(60.0, 3 * run.cpu_seconds)

@@ -293,7 +293,8 @@ def _run_dask(setup, jobs, scheduler, record, interrupts):
 
 
 def main(args):
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
+                    tmp_mb=args.tmp_mb)
     try:
         run = grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
                     scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,
