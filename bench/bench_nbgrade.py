@@ -16,9 +16,11 @@ Side by side, CPU seconds per submission:
 - baseline: the grader before the saved model, which ran the whole notebook
   with its tuning for every submission: the reference run's CPU (the trusted
   run the grader still makes once, which prepare logs);
-- each submission: the CPU of its notebook's kernel in the sandbox (cgroup;
-  results.json extra_data.notebooks), and the whole grading process's CPU per
-  submission (kernel, nbval and pytest, the code checks, the report);
+- each submission: the CPU of its notebook's kernel in the sandbox (its
+  cgroup; results.json extra_data.notebooks), of its code check cells
+  (extra_data.timing.cells_cpu), and of the grader's own processes (this
+  process and the children it waited for: nbval, pytest, sandbox starts, the
+  report; the mean per submission), added up;
 - floor: loading the data once (get_CIFAR10_data, float32), which every
   notebook run must do.
 Then the arithmetic for --students on each of --cores (CPU seconds / cores,
@@ -130,25 +132,30 @@ def main():
     reference_run = next(float(line.split("used ")[1].split(" s")[0]) for line in logs
                          if "the reference run used" in line)
     start = marks.get("graded_from", began)
-    per_submission = (end[0] - start[0]) / len(results)
+    grader = (end[0] - start[0]) / len(results)
     print()
     print(f"CPU seconds per submission, notebook grading on {'full-size synthetic' if not args.data else data} "
           f"data ({len(results)} submissions, --jobs 1):")
     print(f"  baseline (the whole notebook with its tuning, as graded before): {reference_run:7.1f}")
+    totals = []
     for name, res in sorted(results.items()):
         nb = res["extra_data"]["notebooks"]["two_layer_net.ipynb"]
-        print(f"  {name:10s} {res['score']:g}/{res['extra_data']['max_score']:g}: notebook kernel "
-              f"{nb['cpu_seconds']:6.1f} (wall {nb['wall_seconds']:.1f})")
-    print(f"  whole grading process, per submission (all of the above and the code checks): {per_submission:7.1f}")
-    print(f"  floor (loading the data once): {floor:7.1f}")
+        checks = res["extra_data"]["timing"].get("cells_cpu", 0.0)
+        total = nb["cpu_seconds"] + checks + grader
+        totals.append(total)
+        print(f"  {name:10s} {res['score']:g}/{res['extra_data']['max_score']:g}: {total:6.1f} = notebook kernel "
+              f"{nb['cpu_seconds']:.1f} (wall {nb['wall_seconds']:.1f}) + code check cells {checks:.1f} "
+              f"+ the grader's own processes {grader:.1f} (nbval, pytest, sandbox starts, report; mean)")
+    print(f"  floor (loading the data once, from its cache): {floor:7.1f}")
     print(f"  setup, once per run (reference run, its grading in the sandbox, release, preflight): "
           f"{start[0] - began[0]:.0f} s of CPU, {start[1] - began[1]:.0f} s of wall time")
     print()
+    per_submission = max(totals)
     for cores in args.cores:
-        hours = args.students * per_submission / cores / 3600
+        minutes = args.students * per_submission / cores / 60
         old = args.students * reference_run / cores / 3600
         print(f"  {args.students} students on {cores} cores: {args.students} x {per_submission:.1f} CPU-s / {cores} "
-              f"= {hours * 60:.1f} min (baseline {old:.1f} h)")
+              f"= {minutes:.1f} min, plus the setup once (baseline: {old:.1f} h)")
 
 
 if __name__ == "__main__":
