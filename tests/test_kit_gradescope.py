@@ -124,7 +124,7 @@ def gradescope_root(tmp_path, bundle, **settings):
     shutil.copy2(root / "source/run_autograder", root / "run_autograder")
     config = root / "source" / gradescope.CONFIG
     values = json.loads(config.read_text())
-    values.update({"python": sys.executable, "limits": LIMITS})
+    values.update({"python": sys.executable, "limits": LIMITS, "data_dir": None})  # data: see test_container
     values.update(settings)
     config.write_text(json.dumps(values))
     return root
@@ -180,6 +180,11 @@ def test_bundle_holds_what_grading_needs_and_nothing_else(bundle):
     config = json.loads(zipfile.ZipFile(bundle).read("gradescope.json"))
     assert config["isolation"] == "auto" and config["python"] == "/opt/kit-venv/bin/python"
     assert config["visibility"] == "visible" and config["bwrap"] is None
+    # The notebooks are graded on the official CIFAR-10, as get_datasets.py downloads it by default.
+    get_datasets = (SOURCE / "get_datasets.py").read_text()
+    assert f'OFFICIAL_URL = "{config["data_url"]}"' in get_datasets
+    assert f'OFFICIAL_MD5 = "{config["data_md5"]}"' in get_datasets
+    assert config["data_dir"] == "/opt/kit-data" and config["nb_timeout"] is None
 
 
 def test_only_the_list_ships_whatever_else_is_in_the_tree(tmp_path):
@@ -354,7 +359,8 @@ def run_setup(tmp_path, bundle, isolation="auto", wheels=False, apt_fails=False)
     bwrap, venv, log = tmp_path / "bin" / "bwrap", tmp_path / "opt" / "kit-venv", tmp_path / "log"
     bwrap.parent.mkdir()
     config = json.loads((source / "gradescope.json").read_text())
-    config.update(isolation=isolation, bwrap=str(bwrap), venv=str(venv))
+    config.update(isolation=isolation, bwrap=str(bwrap), venv=str(venv), data_dir=str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()  # get_datasets.py is the stand-in venv's Python: it only logs
     (source / "gradescope.json").write_text(json.dumps(config))
     if wheels:
         (source / "wheels").mkdir()
@@ -374,6 +380,8 @@ def test_setup_installs_bubblewrap_and_the_requirements_from_the_wheelhouse(tmp_
     pip = next(line for line in log.splitlines() if line.startswith("-m pip install"))
     assert f"--no-index --find-links {source}/wheels -r {source}/requirements.txt" in pip
     assert "-c import numpy, nbformat" in log
+    assert (f"{source}/get_datasets.py --dest {tmp_path / 'data'} --quiet" in log
+            and "load_CIFAR10(sys.argv[1])" in log)  # the data for the notebooks, and its loading cache
     # Readable by every user: the sandbox runs this Python as an unprivileged uid.
     assert stat.S_IMODE(venv.stat().st_mode) & 0o005 == 0o005
     assert stat.S_IMODE((venv / "bin" / "python").stat().st_mode) & 0o005 == 0o005
@@ -556,24 +564,45 @@ FAILING_BWRAP = "#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operatio
 
 
 @needs_bwrap
-def test_a_sandbox_that_does_not_start_is_an_autograder_failure_not_a_zero(tmp_path, bundle):
+def test_a_bundle_that_asks_for_bwrap_fails_closed_where_it_cannot_start(tmp_path, bundle):
+    bwrap = tmp_path / "bwrap"
+    bwrap.write_text(FAILING_BWRAP)
+    bwrap.chmod(0o755)
+    root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap), isolation="bwrap")
+    upload_files(root, fx.reference_files())
+    proc, results, _ = run_autograder(root)
+    assert proc.returncode == 2 and results is None
+    assert not list((root / "results").iterdir())
+    assert "autograder failure: the sandbox does not start" in proc.stdout
+    assert "Operation not permitted" in proc.stdout and "--isolation auto" in proc.stdout
+    assert "container mode" in proc.stdout and "bubblewrap cannot start" not in proc.stdout
+
+
+@needs_bwrap
+@as_root
+def test_auto_grades_in_the_container_mode_where_bubblewrap_cannot_start(tmp_path, bundle):
     bwrap = tmp_path / "bwrap"
     bwrap.write_text(FAILING_BWRAP)
     bwrap.chmod(0o755)
     root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap))
     upload_files(root, fx.reference_files())
     proc, results, _ = run_autograder(root)
-    assert proc.returncode == 2 and results is None
-    assert not list((root / "results").iterdir())
-    assert "autograder failure: the sandbox does not start" in proc.stdout
-    assert "Operation not permitted" in proc.stdout and "--isolation rlimits" in proc.stdout
+    assert proc.returncode == 0, proc.stdout
+    validate(results)
+    assert results["score"] == MAX_SCORE
+    assert ("bubblewrap cannot start in this container (bwrap: Creating new namespace failed: Operation not "
+            "permitted): grading in the single-use container mode") in proc.stdout
+    line = results["extra_data"]["isolation"]
+    assert line.startswith("container (") and "\n" not in line
+    assert f"isolation in force: {line}" in proc.stdout and f"Isolation: {line}" in results["output"]
 
 
 @needs_bwrap
 def test_a_submission_that_could_not_be_graded_writes_no_results(tmp_path, bundle):
-    # bubblewrap starts once (the preflight), then fails: the submission's status is error.
+    # bubblewrap starts twice (the autograder's probe and the preflight), then fails: status error.
     bwrap, count = tmp_path / "bwrap", tmp_path / "started"
-    bwrap.write_text(f"#!/bin/sh\nif [ ! -e {count} ]; then touch {count}; exec {locate_bwrap()} \"$@\"; fi\n"
+    bwrap.write_text(f"#!/bin/sh\nn=$(cat {count} 2>/dev/null || echo 0)\necho $((n + 1)) > {count}\n"
+                     f"if [ $n -lt 2 ]; then exec {locate_bwrap()} \"$@\"; fi\n"
                      + FAILING_BWRAP.split("\n", 1)[1])
     bwrap.chmod(0o755)
     root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap))

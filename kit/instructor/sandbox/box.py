@@ -167,10 +167,11 @@ class Sandbox:
             prefix = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
                                            self._launch("/tmp"))
             return prefix + [sys.executable, "-I", "-B", "/grader/executor.py", "/kit"], "/", {"PATH": "/usr/bin:/bin"}
-        if mode == "rlimits":
+        if mode in ("rlimits", "container"):
             self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
             cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home))) + [
-                sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"), str(kit)]
+                commands.sandbox_python(self.isolation), "-I", "-B", str(self.sandboxed_dir / "executor.py"),
+                str(kit)]
             return cmd, str(kit), commands.clean_env(str(home))
         # "none": the reference run, on the instructor's code as it is
         self.scratch = Path(tempfile.mkdtemp(prefix="reference-", dir=self.scratch_root))
@@ -195,14 +196,16 @@ class Sandbox:
             cmd = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
                                         self._launch("/tmp"), writable=[connection_dir], chdir="/kit/notebooks")
             env = cwd = None
-        elif mode == "rlimits":
+        elif mode in ("rlimits", "container"):
             self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
             cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home)))
             os.chmod(connection_dir, 0o777)
+            # The kernel's uid must reach its connection folder, not list or read what lies beside it.
+            os.chmod(Path(connection_dir).parent, 0o711)
         else:
-            raise ValueError("kernels run in a sandbox (bwrap or rlimits)")
-        return self._in_cgroup(cmd) + [sys.executable, "-I", "-B"], env, cwd
+            raise ValueError("kernels run in a sandbox (bwrap, rlimits or container)")
+        return self._in_cgroup(cmd) + [commands.sandbox_python(self.isolation), "-I", "-B"], env, cwd
 
     # ------------------------------------------------------------------ start
 

@@ -4,8 +4,9 @@
       -> kit/sandboxed/launch.py (drops to an unprivileged uid, sets rlimits)
         -> the executor of check cells, or a Jupyter kernel
 
-In "rlimits" mode there is no bubblewrap: launch.py runs on a private copy of
-the kit. The reference run ("none") starts the executor on the instructor's
+In the "rlimits" and "container" modes there is no bubblewrap: launch.py runs
+on a private copy of the kit, and starts the interpreter that the Isolation
+names (one the sandbox's uid can run, see kit.instructor.sandbox.reach). The reference run ("none") starts the executor on the instructor's
 source as it is. kit.instructor.sandbox.box puts the cgroup in front and runs it.
 """
 import json
@@ -71,7 +72,7 @@ def launch_config(limits, isolation, home, uid=None):
         "NOFILE": 512, "FSIZE": limits.tmp_mb * 2**20}}
     if uid is not None:
         config.update(uid=uid, gid=uid)
-    if isolation.mode == "rlimits":
+    if isolation.mode in ("rlimits", "container"):
         config["unshare_net"] = True
     return config
 
@@ -125,14 +126,19 @@ def bwrap_prefix(isolation, limits, view, sandboxed_dir, launch, writable=(), ch
     return cmd + [sys.executable, "-I", "-S", "/grader/launch.py", json.dumps(launch), "--"]
 
 
+def sandbox_python(isolation):
+    """The interpreter that sandboxed code runs in this isolation mode."""
+    return isolation.python or sys.executable
+
+
 def rlimits_prefix(sandboxed_dir, launch):
-    """launch.py, up to the interpreter to run, for the "rlimits" mode (no bubblewrap)."""
+    """launch.py, up to the interpreter to run, for the "rlimits" and "container" modes (no bubblewrap)."""
     return [sys.executable, "-I", "-S", str(Path(sandboxed_dir) / "launch.py"), json.dumps(launch), "--"]
 
 
 def kit_copy(view, scratch_root=None):
     """
-    A private copy of the kit with the student's files, for the "rlimits" mode.
+    A private copy of the kit with the student's files, for the "rlimits" and "container" modes.
 
     Returns:
     - (scratch folder to remove afterwards, the kit in it, a home folder in it)
