@@ -32,7 +32,8 @@ from kit.instructor.gradescope import bundle as gradescope
 from kit.instructor.gradescope.bundle import BundleError, build
 from kit.instructor.release.manifest import CHECKS_DIR
 from kit.instructor.release.student_kit import release
-from kit.instructor.sandbox.isolation import choose_isolation, locate_bwrap
+from kit.instructor.sandbox import reach
+from kit.instructor.sandbox.isolation import IsolationUnavailable, choose_isolation, locate_bwrap
 
 SOURCE = fx.SOURCE
 LIMITS = {"cell_timeout": 5, "timeout": 150, "memory_mb": 1024}
@@ -137,10 +138,24 @@ def upload_files(root, files):
         target.write_bytes(data)
 
 
-def run_autograder(root, timeout=600):
+@pytest.fixture(scope="module")
+def mirrors():
+    """A folder for the Pythons the grader prepares for the sandbox's uid (kit.instructor.sandbox.reach)."""
+    path = Path(tempfile.mkdtemp(prefix="kit-python-mirrors-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _mirrors_env(mirrors, monkeypatch):
+    monkeypatch.setenv(reach.MIRRORS_ENV, str(mirrors))
+
+
+def run_autograder(root, timeout=600, prefix=()):
     """Run root/run_autograder as Gradescope does; returns (process, results.json or None, seconds)."""
     began = time.monotonic()
-    proc = subprocess.run([str(root / "run_autograder")], cwd=root, capture_output=True, text=True,
+    proc = subprocess.run([*prefix, str(root / "run_autograder")], cwd=root, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, KIT_AUTOGRADER_ROOT=str(root)))
     seconds = time.monotonic() - began
     results = root / "results" / "results.json"
@@ -580,7 +595,8 @@ def test_a_bundle_that_asks_for_bwrap_fails_closed_where_it_cannot_start(tmp_pat
 
 @needs_bwrap
 @as_root
-def test_auto_grades_in_the_container_mode_where_bubblewrap_cannot_start(tmp_path, bundle):
+def test_auto_grades_in_the_container_mode_where_bubblewrap_cannot_start(searchable_tmp, bundle):
+    tmp_path = searchable_tmp
     bwrap = tmp_path / "bwrap"
     bwrap.write_text(FAILING_BWRAP)
     bwrap.chmod(0o755)
@@ -641,14 +657,16 @@ def test_the_bundle_is_root_only_once_run_autograder_has_run(tmp_path, bundle):
 
 
 @as_root
-def test_rlimits_refuses_to_run_student_code_as_root(tmp_path, bundle):
-    if choose_isolation("rlimits").drop_uid:
-        pytest.skip(f"{sys.executable} is readable by other users: rlimits would drop to an unprivileged uid")
-    root = gradescope_root(tmp_path, bundle, isolation="rlimits")
-    upload_files(root, fx.reference_files())
-    proc, results, _ = run_autograder(root)
-    assert proc.returncode == 2 and results is None
-    assert "needs a Python that other users can run and read" in proc.stdout
+def test_a_python_no_other_uid_can_run_is_refused_with_what_to_do(monkeypatch):
+    info = reach.describe(sys.executable)
+    if not reach.unreachable_parts(info) or reach.reachable(info["base_executable"]):
+        pytest.skip(f"{sys.executable} or its base interpreter can be run by other users")
+    monkeypatch.setattr(reach, "SYSTEM_PYTHONS", ())  # no system python3.X to stand in for it
+    with pytest.raises(IsolationUnavailable) as err:
+        choose_isolation("rlimits")
+    text = str(err.value)
+    assert "\n" not in text and "the sandbox's unprivileged uid cannot reach" in text
+    assert "python3 -m venv /opt/kit-venv" in text
 
 
 def _python_for_everyone(tmp_path):

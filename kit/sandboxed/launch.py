@@ -7,6 +7,8 @@ standard library. CONFIG_JSON holds:
 - "uid", "gid": when this process runs as root, switch to this unprivileged
   host user (no supplementary groups) for good, after handing it "home";
 - "home": a directory the sandboxed user must own (its HOME and TMPDIR);
+- "chdir": without bubblewrap, the working directory to start in (a kernel's
+  notebooks folder: whoever starts the kernel may start it elsewhere);
 - "unshare_net": without bubblewrap, leave the network namespace first (as
   root; otherwise inside a new user namespace) where the kernel allows it;
 - "rlimits": {"AS": bytes, "CPU": seconds, "NPROC": n, "NOFILE": n, "FSIZE": bytes}.
@@ -53,6 +55,8 @@ def main():
         print("launch: the network could not be unshared here", file=sys.stderr)
     if os.geteuid() == 0 and config.get("uid") is not None:
         drop_to(int(config["uid"]), int(config["gid"]), config.get("home"))
+    if config.get("chdir"):
+        os.chdir(config["chdir"])
     if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise SystemExit("launch: PR_SET_NO_NEW_PRIVS failed")
     for name, value in config.get("rlimits", {}).items():

@@ -269,11 +269,16 @@ def data_folder(settings):
 
 
 def protect_results(results_dir):
-    """The results folder, root-only while student code runs (as root; created when missing)."""
+    """
+    The results folder, root-only while student code runs (as root; created when missing); the
+    Gradescope root above it searchable, for the sandbox's uid to reach the executor in the bundle.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chown(results_dir, 0, 0)
         os.chmod(results_dir, 0o700)
+        root = results_dir.parent
+        os.chmod(root, stat.S_IMODE(os.stat(root).st_mode) | 0o001)
 
 
 def run(root=ROOT):

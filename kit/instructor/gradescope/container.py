@@ -23,8 +23,8 @@ from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits, choos
 def _reason(err):
     """The line of a start failure that says why (bubblewrap's own message when there is one)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    said = [line for line in lines if "bwrap:" in line]
-    return (said[-1] if said else (lines[0] if lines else "no message"))[-300:]
+    said = [line[line.index("bwrap:"):] for line in lines if "bwrap:" in line]
+    return (said[-1] if said else (lines[0] if lines else "no message"))[:300]
 
 
 def bwrap_failure(bwrap=None):

@@ -149,9 +149,9 @@ class Sandbox:
             return [uid, uid]
         return None
 
-    def _launch(self, home):
+    def _launch(self, home, chdir=None):
         return commands.launch_config(self.limits, self.isolation, home,
-                                      self._uid() if self.isolation.drop_uid else None)
+                                      self._uid() if self.isolation.drop_uid else None, chdir)
 
     def _in_cgroup(self, cmd):
         """`cmd` behind cgroup_exec.py, in a new cgroup of the sandbox (when cgroups can be made here)."""
@@ -199,7 +199,7 @@ class Sandbox:
         elif mode in ("rlimits", "container"):
             self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
-            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home)))
+            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home), chdir=cwd))
             os.chmod(connection_dir, 0o777)
             # The kernel's uid must reach its connection folder, not list or read what lies beside it.
             os.chmod(Path(connection_dir).parent, 0o711)
