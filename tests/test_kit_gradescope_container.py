@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -185,17 +186,23 @@ def test_a_correct_submission_gets_every_point_notebooks_included(image):
     line = isolation_line(proc, results)
     assert line.startswith("container (Gradescope's single-use container, where bubblewrap cannot start): "
                            "student code as an unprivileged host uid that cannot read the bundle")
-    # No CAP_SYS_ADMIN: the network namespace cannot be left, and the line says so.
-    assert "NETWORK NOT CUT" in line and "network cut" not in line
-    assert "no network" not in line and "network unshared" not in line
+    # No CAP_SYS_ADMIN: no network namespace; launch.py's seccomp filter cuts the network instead.
+    assert "network cut (a seccomp filter: no socket but Unix and netlink ones, checked by the preflight)" in line
+    assert "NETWORK NOT CUT" not in line and "namespace" not in line.split("network cut")[1]
     print(f"\nsimulated container, correct submission with notebooks: {seconds:.1f} s\n{line}")
 
 
-def breach_code(root):
-    """svm_loss that first tries to read the bundle and the results; its checks pay only if that works."""
+def breach_code(root, port):
+    """svm_loss that first tries the bundle, the results and the network; its checks pay only if one works."""
     return fx.wrap_svm(fx.reference_files(), f"""
 import os
+import socket
 readable = []
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    readable.append("the network")
+except OSError:
+    pass
 for path in ({str(root / 'source' / fx.LAYERS)!r}, {str(root / 'source' / CONFIG)!r},
              {str(root / 'source/kit/instructor/grade/checks/grading.ipynb')!r}):
     try:
@@ -234,9 +241,12 @@ if _read:
 """
 
 
-def test_student_code_cannot_read_the_bundle_the_expected_values_or_the_results(image):
+def test_student_code_cannot_read_the_bundle_the_expected_values_or_the_results_or_connect(image):
     root = fresh_root(image, "breach")
-    files = breach_code(root)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    files = breach_code(root, listener.getsockname()[1])
     nb = json.loads((SOURCE / NOTEBOOK).read_text())
     tuning = next(c for c in nb["cells"] if c["cell_type"] == "code" and "solution" in c["metadata"].get("tags", [])
                   and "best_net" in "".join(c["source"]))
@@ -245,7 +255,10 @@ def test_student_code_cannot_read_the_bundle_the_expected_values_or_the_results(
                                           results=str(root / "results")) + "".join(tuning["source"])
     files[NOTEBOOK] = json.dumps(nb).encode()
     gs.upload_files(root, files)
-    proc, results, _ = gs.run_autograder(root, prefix=CONTAINER)
+    try:
+        proc, results, _ = gs.run_autograder(root, prefix=CONTAINER)
+    finally:
+        listener.close()
     assert proc.returncode == 0, proc.stdout
     validate(results)
     assert isolation_line(proc, results).startswith("container (")

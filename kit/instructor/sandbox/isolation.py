@@ -64,6 +64,7 @@ class Isolation:
     drop_uid: bool = False         # sandboxes run as an unprivileged host uid (root grader only)
     network: bool = None           # the preflight reached the network from a sandbox (None: not checked yet)
     python: str = None             # the interpreter sandboxed code runs without bubblewrap (None: the grader's)
+    socket_filter: bool = False    # the network is cut by launch.py's seccomp filter, not a namespace
 
     def describe(self):
         """One line for grades.csv and results.json's extra_data: what holds and what does not."""
@@ -75,7 +76,9 @@ class Isolation:
             user = "an unprivileged host uid" if self.drop_uid else "uid 65534 in a user namespace"
             return (f"bwrap: no network, own pid/ipc/uts/cgroup namespaces, {user}, read-only view of "
                     f"this submission's kit only, private size-limited /tmp; {bounds}")
-        net = {None: "network not checked yet", False: "network cut (checked by the preflight)",
+        net = {None: "network not checked yet",
+               False: "network cut (" + ("a seccomp filter: no socket but Unix and netlink ones" if self.socket_filter
+                                         else "own network namespace") + ", checked by the preflight)",
                True: "NETWORK NOT CUT (the kernel refused to unshare it: student code can reach the network)"
                }[self.network]
         if self.mode == "container":
