@@ -32,7 +32,7 @@ import pytest
 
 import kit_fixtures as fx
 import test_kit_gradescope as gs
-from kit.instructor.gradescope.bundle import CONFIG, build
+from kit.instructor.gradescope.bundle import CONFIG, build, bundle_files
 from kit.instructor.notebooks import checks_in
 from kit.instructor.sandbox import reach
 
@@ -311,3 +311,33 @@ def test_a_python_in_a_private_home_folder_is_made_reachable(image, private_pyth
     gs.assert_bundle_unread(results)   # student code ran as the unprivileged uid, in the Python made for it
     line = isolation_line(proc, results)
     assert line.startswith("container (" if container else "rlimits only") and "unprivileged host uid" in line
+
+
+def test_kit_grade_rlimits_from_a_checkout_in_a_private_home_folder(private_python, tmp_path):
+    """A fresh clone in root's 0700 home: its .venv and its kit/sandboxed/ are out of the sandbox uid's reach."""
+    checkout = private_python.parents[2] / "checkout"   # home/venv/bin/python -> home/checkout
+    if not checkout.exists():
+        for rel, path in bundle_files(SOURCE).items():
+            (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, checkout / rel)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    # svm_loss pays only if it reads the instructor's checkout: the reference solution, the check notebooks.
+    fx.write_zip(subs / "alice.zip", fx.wrap_svm(fx.reference_files(), f"""
+readable = []
+for path in ({str(checkout / fx.LAYERS)!r}, {str(checkout / 'kit/instructor/grade/checks/grading.ipynb')!r}):
+    try:
+        open(path).read()
+        readable.append(path)
+    except OSError:
+        pass
+if not readable:
+    return -1.0, None"""))
+    proc = subprocess.run([str(private_python), "-m", "kit", "grade", str(subs), "--out", str(out),
+                           "--isolation", "rlimits"], cwd=checkout, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ModuleNotFoundError" not in proc.stdout + proc.stderr
+    results = json.loads((out / "alice" / "results.json").read_text())
+    line = results["extra_data"]["isolation"]
+    assert line.startswith("rlimits only") and "an unprivileged host uid" in line
+    gs.assert_bundle_unread(results)  # every check passed but svm_loss's: the checkout stayed closed

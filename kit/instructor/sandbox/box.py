@@ -168,10 +168,10 @@ class Sandbox:
                                            self._launch("/tmp"))
             return prefix + [sys.executable, "-I", "-B", "/grader/executor.py", "/kit"], "/", {"PATH": "/usr/bin:/bin"}
         if mode in ("rlimits", "container"):
-            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
-            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home))) + [
-                commands.sandbox_python(self.isolation), "-I", "-B", str(self.sandboxed_dir / "executor.py"),
-                str(kit)]
+            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
+            grader = self.scratch / "grader"
+            cmd = commands.rlimits_prefix(grader, self._launch(str(home))) + [
+                commands.sandbox_python(self.isolation), "-I", "-B", str(grader / "executor.py"), str(kit)]
             return cmd, str(kit), commands.clean_env(str(home))
         # "none": the reference run, on the instructor's code as it is
         self.scratch = Path(tempfile.mkdtemp(prefix="reference-", dir=self.scratch_root))
@@ -197,9 +197,9 @@ class Sandbox:
                                         self._launch("/tmp"), writable=[connection_dir], chdir="/kit/notebooks")
             env = cwd = None
         elif mode in ("rlimits", "container"):
-            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
+            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
-            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home), chdir=cwd))
+            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd))
             os.chmod(connection_dir, 0o777)
             # The kernel's uid must reach its connection folder, not list or read what lies beside it.
             os.chmod(Path(connection_dir).parent, 0o711)

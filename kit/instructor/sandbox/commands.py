@@ -136,16 +136,24 @@ def rlimits_prefix(sandboxed_dir, launch):
     return [sys.executable, "-I", "-S", str(Path(sandboxed_dir) / "launch.py"), json.dumps(launch), "--"]
 
 
-def kit_copy(view, scratch_root=None):
+def kit_copy(view, scratch_root=None, sandboxed_dir=None):
     """
     A private copy of the kit with the student's files, for the "rlimits" and "container" modes.
 
+    The scripts of `sandboxed_dir` (launch.py, executor.py) are copied beside it, in
+    grader/: the sandbox's uid may not reach the instructor's checkout (a private home folder).
+
     Returns:
-    - (scratch folder to remove afterwards, the kit in it, a home folder in it)
+    - (scratch folder to remove afterwards, the kit in it, a home folder in it); the scripts
+      are in scratch / "grader".
     """
     scratch = Path(tempfile.mkdtemp(prefix="sandbox-", dir=scratch_root))
     kit, home = scratch / "kit", scratch / "home"
     try:
+        if sandboxed_dir is not None:
+            (scratch / "grader").mkdir()
+            for script in Path(sandboxed_dir).glob("*.py"):
+                shutil.copyfile(script, scratch / "grader" / script.name)
         shutil.copytree(view.release, kit, symlinks=True)
         for rel, host in view.overlays.items():
             shutil.copyfile(host, kit / rel)
