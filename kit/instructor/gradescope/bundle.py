@@ -9,8 +9,10 @@ release manifest's files, the instructor's tools and check notebooks, the
 sandboxed executor) and nothing else: never tests/, bench/, .git, datasets,
 submissions, grades or build outputs, whatever lies in the tree. At its root:
 setup.sh, run_autograder and README.md (from files/), gradescope.json
-(the settings chosen here) and, with --wheels, a wheelhouse that setup.sh
-installs from without the network. The expected values are not in the bundle:
+(the settings chosen here: the isolation, the limits, and the CIFAR-10 archive
+that setup.sh downloads for the notebooks to be graded, --data-url / --data-md5)
+and, with --wheels, a wheelhouse that setup.sh installs from without the
+network. The expected values are not in the bundle:
 the grader computes them from the reference solution at the start of each run,
 as `kit grade` does.
 """
