@@ -258,6 +258,13 @@ def test_settings_are_recorded_and_unknown_ones_refused(tmp_path):
         build(tmp_path / "x.zip", wheels=empty)
     with pytest.raises(BundleError, match="unknown isolation"):
         build(tmp_path / "x.zip", isolation="none")
+    with pytest.raises(BundleError, match="--data-md5 None is not an MD5"):
+        build(tmp_path / "x.zip", data_url="https://mirror.example.edu/cifar-10-python.tar.gz", data_md5=None)
+    with pytest.raises(BundleError, match="--data-url 'ftp://x/c.tar.gz'"):
+        build(tmp_path / "x.zip", data_url="ftp://x/c.tar.gz")
+    build(out, data_url=None)  # --no-data: the code checks only
+    config = json.loads(zipfile.ZipFile(out).read("gradescope.json"))
+    assert config["data_url"] is None and config["data_dir"] is None and config["data_md5"] is None
     with pytest.raises(BundleError, match=r"\.zip"):
         build(tmp_path / "x.tar")
 
@@ -284,6 +291,9 @@ def test_the_command_line_writes_the_bundle(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "isolation rlimits" in proc.stdout and "WARNING" in proc.stdout
     assert json.loads(zipfile.ZipFile(out).read("gradescope.json"))["isolation"] == "rlimits"
+    proc = subprocess.run([sys.executable, "-m", "kit", "gradescope", str(out), "--data-url", "file:///srv/c.tar.gz"],
+                          cwd=SOURCE, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--data-md5" in proc.stderr and "file:///srv/c.tar.gz" in proc.stderr
 
 
 def test_the_student_kit_has_no_gradescope_command(released_kit, tmp_path):
