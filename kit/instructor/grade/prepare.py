@@ -116,8 +116,8 @@ def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log
         raise IsolationUnavailable("the bubblewrap sandbox reached this machine's network in the preflight, "
                                    "so nothing was graded")
     if reached:
-        log(f"WARNING: the network could not be cut in isolation {isolation.mode} (the kernel refused to "
-            f"unshare it): student code can reach this machine's network")
+        log(f"WARNING: the network could not be cut in isolation {isolation.mode} (neither a network "
+            f"namespace nor a seccomp filter could be had): student code can reach this machine's network")
     return dataclasses.replace(isolation, network=reached, socket_filter=filtered and not reached)
 
 

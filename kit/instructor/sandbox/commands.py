@@ -5,9 +5,11 @@
         -> the executor of check cells, or a Jupyter kernel
 
 In the "rlimits" and "container" modes there is no bubblewrap: launch.py runs
-on a private copy of the kit, and starts the interpreter that the Isolation
-names (one the sandbox's uid can run, see kit.instructor.sandbox.reach). The reference run ("none") starts the executor on the instructor's
-source as it is. kit.instructor.sandbox.box puts the cgroup in front and runs it.
+on a private copy of the kit, with a copy of the executor beside it, and
+starts the interpreter that the Isolation names (one the sandbox's uid can
+run, see kit.instructor.sandbox.reach). The reference run ("none") starts the
+executor on the instructor's source as it is. kit.instructor.sandbox.box puts
+the cgroup in front and runs it.
 """
 import json
 import os

@@ -76,18 +76,25 @@ class Isolation:
             user = "an unprivileged host uid" if self.drop_uid else "uid 65534 in a user namespace"
             return (f"bwrap: no network, own pid/ipc/uts/cgroup namespaces, {user}, read-only view of "
                     f"this submission's kit only, private size-limited /tmp; {bounds}")
-        net = {None: "network not checked yet",
-               False: "network cut (" + ("a seccomp filter: no socket but Unix and netlink ones" if self.socket_filter
-                                         else "own network namespace") + ", checked by the preflight)",
-               True: "NETWORK NOT CUT (the kernel refused to unshare it: student code can reach the network)"
-               }[self.network]
+        net = self._network()
         if self.mode == "container":
-            return (f"container (Gradescope's single-use container, where bubblewrap cannot start): student code as an unprivileged host uid that "
-                    f"cannot read the bundle, the expected values or the results; no file-system sandbox "
-                    f"(it can read the container's world-readable files) and no pid/ipc namespaces; "
-                    f"{net}; {bounds}")
+            return (f"container (Gradescope's single-use container, where bubblewrap cannot start): student "
+                    f"code as an unprivileged host uid that cannot read the bundle, the expected values or the "
+                    f"results; no file-system sandbox (it can read the container's world-readable files) and "
+                    f"no pid/ipc namespaces; {net}; {bounds}")
         user = ("an unprivileged host uid" if self.drop_uid else "the grader's own uid (not root)")
         return f"rlimits only (asked for by name): no file-system isolation; {net}; {user}; {bounds}"
+
+    def _network(self):
+        """The network part of the line, without bubblewrap: what the preflight found."""
+        if self.network is None:
+            return "network not checked yet"
+        if self.network:
+            return ("NETWORK NOT CUT (neither a network namespace nor a seccomp filter could be had here: "
+                    "student code can reach the network)")
+        how = ("a seccomp filter: no socket but Unix and netlink ones" if self.socket_filter
+               else "own network namespace")
+        return f"network cut ({how}, checked by the preflight)"
 
     def short(self):
         """One short line for students."""
