@@ -76,6 +76,13 @@ def main(argv=None):
     p.add_argument("--cell-timeout", type=float, default=20, help="CPU seconds per check cell (default 20)")
     p.add_argument("--timeout", type=float, default=180, help="CPU seconds per submission (default 180)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
+    p.add_argument("--data-url", default=None,
+                   help="CIFAR-10 archive setup.sh downloads, to grade the notebooks (default: the official one)")
+    p.add_argument("--data-md5", default=None,
+                   help="MD5 of that archive (needed with --data-url; default: the official archive's)")
+    p.add_argument("--no-data", action="store_true", help="no CIFAR-10 download: grade the code checks only")
+    p.add_argument("--nb-timeout", type=float, default=None,
+                   help="CPU seconds per notebook (default: three times the reference notebook's runtime)")
 
     args = parser.parse_args(argv)
     module = COMMANDS[args.command]

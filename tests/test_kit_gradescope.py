@@ -32,7 +32,8 @@ from kit.instructor.gradescope import bundle as gradescope
 from kit.instructor.gradescope.bundle import BundleError, build
 from kit.instructor.release.manifest import CHECKS_DIR
 from kit.instructor.release.student_kit import release
-from kit.instructor.sandbox.isolation import choose_isolation, locate_bwrap
+from kit.instructor.sandbox import reach
+from kit.instructor.sandbox.isolation import IsolationUnavailable, choose_isolation, locate_bwrap
 
 SOURCE = fx.SOURCE
 LIMITS = {"cell_timeout": 5, "timeout": 150, "memory_mb": 1024}
@@ -124,7 +125,7 @@ def gradescope_root(tmp_path, bundle, **settings):
     shutil.copy2(root / "source/run_autograder", root / "run_autograder")
     config = root / "source" / gradescope.CONFIG
     values = json.loads(config.read_text())
-    values.update({"python": sys.executable, "limits": LIMITS})
+    values.update({"python": sys.executable, "limits": LIMITS, "data_dir": None})  # data: see test_container
     values.update(settings)
     config.write_text(json.dumps(values))
     return root
@@ -137,10 +138,24 @@ def upload_files(root, files):
         target.write_bytes(data)
 
 
-def run_autograder(root, timeout=600):
+@pytest.fixture(scope="module")
+def mirrors():
+    """A folder for the Pythons the grader prepares for the sandbox's uid (kit.instructor.sandbox.reach)."""
+    path = Path(tempfile.mkdtemp(prefix="kit-python-mirrors-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _mirrors_env(mirrors, monkeypatch):
+    monkeypatch.setenv(reach.MIRRORS_ENV, str(mirrors))
+
+
+def run_autograder(root, timeout=600, prefix=()):
     """Run root/run_autograder as Gradescope does; returns (process, results.json or None, seconds)."""
     began = time.monotonic()
-    proc = subprocess.run([str(root / "run_autograder")], cwd=root, capture_output=True, text=True,
+    proc = subprocess.run([*prefix, str(root / "run_autograder")], cwd=root, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, KIT_AUTOGRADER_ROOT=str(root)))
     seconds = time.monotonic() - began
     results = root / "results" / "results.json"
@@ -180,6 +195,11 @@ def test_bundle_holds_what_grading_needs_and_nothing_else(bundle):
     config = json.loads(zipfile.ZipFile(bundle).read("gradescope.json"))
     assert config["isolation"] == "auto" and config["python"] == "/opt/kit-venv/bin/python"
     assert config["visibility"] == "visible" and config["bwrap"] is None
+    # The notebooks are graded on the official CIFAR-10, as get_datasets.py downloads it by default.
+    get_datasets = (SOURCE / "get_datasets.py").read_text()
+    assert f'OFFICIAL_URL = "{config["data_url"]}"' in get_datasets
+    assert f'OFFICIAL_MD5 = "{config["data_md5"]}"' in get_datasets
+    assert config["data_dir"] == "/opt/kit-data" and config["nb_timeout"] is None
 
 
 def test_only_the_list_ships_whatever_else_is_in_the_tree(tmp_path):
@@ -238,6 +258,13 @@ def test_settings_are_recorded_and_unknown_ones_refused(tmp_path):
         build(tmp_path / "x.zip", wheels=empty)
     with pytest.raises(BundleError, match="unknown isolation"):
         build(tmp_path / "x.zip", isolation="none")
+    with pytest.raises(BundleError, match="--data-md5 None is not an MD5"):
+        build(tmp_path / "x.zip", data_url="https://mirror.example.edu/cifar-10-python.tar.gz", data_md5=None)
+    with pytest.raises(BundleError, match="--data-url 'ftp://x/c.tar.gz'"):
+        build(tmp_path / "x.zip", data_url="ftp://x/c.tar.gz")
+    build(out, data_url=None)  # --no-data: the code checks only
+    config = json.loads(zipfile.ZipFile(out).read("gradescope.json"))
+    assert config["data_url"] is None and config["data_dir"] is None and config["data_md5"] is None
     with pytest.raises(BundleError, match=r"\.zip"):
         build(tmp_path / "x.tar")
 
@@ -264,6 +291,9 @@ def test_the_command_line_writes_the_bundle(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "isolation rlimits" in proc.stdout and "WARNING" in proc.stdout
     assert json.loads(zipfile.ZipFile(out).read("gradescope.json"))["isolation"] == "rlimits"
+    proc = subprocess.run([sys.executable, "-m", "kit", "gradescope", str(out), "--data-url", "file:///srv/c.tar.gz"],
+                          cwd=SOURCE, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--data-md5" in proc.stderr and "file:///srv/c.tar.gz" in proc.stderr
 
 
 def test_the_student_kit_has_no_gradescope_command(released_kit, tmp_path):
@@ -354,7 +384,8 @@ def run_setup(tmp_path, bundle, isolation="auto", wheels=False, apt_fails=False)
     bwrap, venv, log = tmp_path / "bin" / "bwrap", tmp_path / "opt" / "kit-venv", tmp_path / "log"
     bwrap.parent.mkdir()
     config = json.loads((source / "gradescope.json").read_text())
-    config.update(isolation=isolation, bwrap=str(bwrap), venv=str(venv))
+    config.update(isolation=isolation, bwrap=str(bwrap), venv=str(venv), data_dir=str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()  # get_datasets.py is the stand-in venv's Python: it only logs
     (source / "gradescope.json").write_text(json.dumps(config))
     if wheels:
         (source / "wheels").mkdir()
@@ -374,6 +405,8 @@ def test_setup_installs_bubblewrap_and_the_requirements_from_the_wheelhouse(tmp_
     pip = next(line for line in log.splitlines() if line.startswith("-m pip install"))
     assert f"--no-index --find-links {source}/wheels -r {source}/requirements.txt" in pip
     assert "-c import numpy, nbformat" in log
+    assert (f"{source}/get_datasets.py --dest {tmp_path / 'data'} --quiet" in log
+            and "load_CIFAR10(sys.argv[1])" in log)  # the data for the notebooks, and its loading cache
     # Readable by every user: the sandbox runs this Python as an unprivileged uid.
     assert stat.S_IMODE(venv.stat().st_mode) & 0o005 == 0o005
     assert stat.S_IMODE((venv / "bin" / "python").stat().st_mode) & 0o005 == 0o005
@@ -556,24 +589,46 @@ FAILING_BWRAP = "#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operatio
 
 
 @needs_bwrap
-def test_a_sandbox_that_does_not_start_is_an_autograder_failure_not_a_zero(tmp_path, bundle):
+def test_a_bundle_that_asks_for_bwrap_fails_closed_where_it_cannot_start(tmp_path, bundle):
+    bwrap = tmp_path / "bwrap"
+    bwrap.write_text(FAILING_BWRAP)
+    bwrap.chmod(0o755)
+    root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap), isolation="bwrap")
+    upload_files(root, fx.reference_files())
+    proc, results, _ = run_autograder(root)
+    assert proc.returncode == 2 and results is None
+    assert not list((root / "results").iterdir())
+    assert "autograder failure: the sandbox does not start" in proc.stdout
+    assert "Operation not permitted" in proc.stdout and "--isolation auto" in proc.stdout
+    assert "container mode" in proc.stdout and "bubblewrap cannot start" not in proc.stdout
+
+
+@needs_bwrap
+@as_root
+def test_auto_grades_in_the_container_mode_where_bubblewrap_cannot_start(searchable_tmp, bundle):
+    tmp_path = searchable_tmp
     bwrap = tmp_path / "bwrap"
     bwrap.write_text(FAILING_BWRAP)
     bwrap.chmod(0o755)
     root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap))
     upload_files(root, fx.reference_files())
     proc, results, _ = run_autograder(root)
-    assert proc.returncode == 2 and results is None
-    assert not list((root / "results").iterdir())
-    assert "autograder failure: the sandbox does not start" in proc.stdout
-    assert "Operation not permitted" in proc.stdout and "--isolation rlimits" in proc.stdout
+    assert proc.returncode == 0, proc.stdout
+    validate(results)
+    assert results["score"] == MAX_SCORE
+    assert ("bubblewrap cannot start in this container (bwrap: Creating new namespace failed: Operation not "
+            "permitted): grading in the single-use container mode") in proc.stdout
+    line = results["extra_data"]["isolation"]
+    assert line.startswith("container (") and "\n" not in line
+    assert f"isolation in force: {line}" in proc.stdout and f"Isolation: {line}" in results["output"]
 
 
 @needs_bwrap
 def test_a_submission_that_could_not_be_graded_writes_no_results(tmp_path, bundle):
-    # bubblewrap starts once (the preflight), then fails: the submission's status is error.
+    # bubblewrap starts twice (the autograder's probe and the preflight), then fails: status error.
     bwrap, count = tmp_path / "bwrap", tmp_path / "started"
-    bwrap.write_text(f"#!/bin/sh\nif [ ! -e {count} ]; then touch {count}; exec {locate_bwrap()} \"$@\"; fi\n"
+    bwrap.write_text(f"#!/bin/sh\nn=$(cat {count} 2>/dev/null || echo 0)\necho $((n + 1)) > {count}\n"
+                     f"if [ $n -lt 2 ]; then exec {locate_bwrap()} \"$@\"; fi\n"
                      + FAILING_BWRAP.split("\n", 1)[1])
     bwrap.chmod(0o755)
     root = gradescope_root(tmp_path, bundle, bwrap=str(bwrap))
@@ -612,14 +667,16 @@ def test_the_bundle_is_root_only_once_run_autograder_has_run(tmp_path, bundle):
 
 
 @as_root
-def test_rlimits_refuses_to_run_student_code_as_root(tmp_path, bundle):
-    if choose_isolation("rlimits").drop_uid:
-        pytest.skip(f"{sys.executable} is readable by other users: rlimits would drop to an unprivileged uid")
-    root = gradescope_root(tmp_path, bundle, isolation="rlimits")
-    upload_files(root, fx.reference_files())
-    proc, results, _ = run_autograder(root)
-    assert proc.returncode == 2 and results is None
-    assert "needs a Python that other users can run and read" in proc.stdout
+def test_a_python_no_other_uid_can_run_is_refused_with_what_to_do(monkeypatch):
+    info = reach.describe(sys.executable)
+    if not reach.unreachable_parts(info) or reach.reachable(info["base_executable"]):
+        pytest.skip(f"{sys.executable} or its base interpreter can be run by other users")
+    monkeypatch.setattr(reach, "SYSTEM_PYTHONS", ())  # no system python3.X to stand in for it
+    with pytest.raises(IsolationUnavailable) as err:
+        choose_isolation("rlimits")
+    text = str(err.value)
+    assert "\n" not in text and "the sandbox's unprivileged uid cannot reach" in text
+    assert "python3 -m venv /opt/kit-venv" in text
 
 
 def _python_for_everyone(tmp_path):

@@ -110,8 +110,8 @@ def extract(zip_path, dest, allowed):
             if rel in {r for r, _ in chosen}:
                 result.messages.append(f"ignored a second copy of {rel}")
                 continue
-            if info.file_size > _max_size(rel):
-                result.messages.append(f"ignored {rel}: {info.file_size} bytes, more than {_max_size(rel)}")
+            if info.file_size > max_member_size(rel):
+                result.messages.append(f"ignored {rel}: {info.file_size} bytes, more than {max_member_size(rel)}")
                 continue
             total += info.file_size
             chosen.append((rel, info))
@@ -123,7 +123,7 @@ def extract(zip_path, dest, allowed):
             if dest not in target.parents:
                 result.messages.append(f"ignored {rel}: outside the kit")
                 continue
-            ok, size = _write_member(zf, info, target, dest, min(_max_size(rel), MAX_TOTAL - written))
+            ok, size = _write_member(zf, info, target, dest, min(max_member_size(rel), MAX_TOTAL - written))
             if ok:
                 written += size
                 result.files.append(rel)
@@ -133,7 +133,7 @@ def extract(zip_path, dest, allowed):
     return result
 
 
-def _max_size(rel):
+def max_member_size(rel):
     """The largest member `rel` may be, uncompressed."""
     return MAX_MODEL if rel.endswith(".npz") else MAX_FILE
 

@@ -109,7 +109,7 @@ def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log
     Start a sandbox on the pristine release before any submission, and see whether it reaches the network.
 
     Returns:
-    - The Isolation, with `network` set to what the probe found.
+    - The Isolation, with `network` (and `socket_filter`) set to what the probe found.
 
     Raises:
     - IsolationUnavailable when the sandbox does not start, or when bubblewrap's reaches the network.
@@ -121,9 +121,11 @@ def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         box.start()
-        probe = box.run(f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
-                        f"{listener.getsockname()[1]}), timeout=3).close()\n    emit(reached=1)\n"
-                        f"except OSError:\n    emit(reached=0)\n", cpu_limit=30, wall_limit=30)
+        probe = box.run(f"import socket\ntry:\n    socket.socket().close()\n    filtered = 0\n"
+                        f"except OSError:\n    filtered = 1\n"
+                        f"try:\n    socket.create_connection(('127.0.0.1', "
+                        f"{listener.getsockname()[1]}), timeout=3).close()\n    emit(reached=1, filtered=filtered)\n"
+                        f"except OSError:\n    emit(reached=0, filtered=filtered)\n", cpu_limit=30, wall_limit=30)
     except GraderFailure as err:
         raise IsolationUnavailable(f"the sandbox does not start on this machine, so nothing was graded: "
                                    f"{err}") from None
@@ -131,13 +133,14 @@ def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log
         listener.close()
         box.close()
     reached = (probe.values or {}).get("reached", {}).get("data") != [0.0]
+    filtered = (probe.values or {}).get("filtered", {}).get("data") == [1.0]
     if reached and isolation.mode == "bwrap":
         raise IsolationUnavailable("the bubblewrap sandbox reached this machine's network in the preflight, "
                                    "so nothing was graded")
     if reached:
-        log("WARNING: the network could not be cut in --isolation rlimits (the kernel refused to unshare it): "
-            "student code can reach this machine's network")
-    return dataclasses.replace(isolation, network=reached)
+        log(f"WARNING: the network could not be cut in isolation {isolation.mode} (neither a network "
+            f"namespace nor a seccomp filter could be had): student code can reach this machine's network")
+    return dataclasses.replace(isolation, network=reached, socket_filter=filtered and not reached)
 
 
 def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None, data=None,

@@ -179,16 +179,21 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     iso = choose_isolation(isolation, bwrap=bwrap, cgroups=found)
     if iso.mode == "rlimits":
         log("WARNING: --isolation rlimits: student code runs without a file-system sandbox and can read "
-            "every file this account can read. Use it only for code you trust.")
+            "every file " + ("other users can read" if iso.drop_uid else "this account can read")
+            + ". Use it only for code you trust.")
     run.isolation = iso.describe()
     interrupts = _Interrupts(log)
     if handle_sigint:
         interrupts.install()
     private = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
     os.chmod(private, 0o711)
+    # Without bubblewrap the sandbox's uid shares the file system: what the grader writes stays its own
+    # (the notebooks with the reference outputs, the results), unless it opens a file up on purpose.
+    umask = os.umask(0o077) if iso.mode in ("rlimits", "container") else None
     try:
         setup = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, iso, retries, sandboxed_dir,
                         data=data, nb_timeout=nb_timeout, log=log)
+        run.isolation = setup.isolation.describe()  # with what the preflight found (the network)
         if interrupts.stop.is_set():
             raise KeyboardInterrupt
         jobs_list = [Job(name, str(path.resolve()), str(out.resolve())) for name, path in pending]
@@ -233,6 +238,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         run.interrupted = True
     finally:
         shutil.rmtree(private, ignore_errors=True)
+        if umask is not None:
+            os.umask(umask)
     run.rows = [rows[n] for n, _ in names if n in rows]
     try:
         report.write_tables(out, run.rows)

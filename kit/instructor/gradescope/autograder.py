@@ -10,9 +10,15 @@ For each submission, in a fresh container:
    student uploaded `python -m kit collect`'s submission.zip, otherwise the
    uploaded files (Gradescope extracts an uploaded zip): regular files only, never
    a symbolic link, so that a link cannot hand the grader a file of the bundle;
-3. grade it with kit.instructor.grade.run.grade, as `python -m kit grade` does;
-4. copy its results.json to /autograder/results/results.json, with Gradescope's
-   visibility fields (the grader's log on stdout stays hidden from students).
+3. choose the isolation (kit.instructor.gradescope.container): bubblewrap, or,
+   for a bundle of `--isolation auto` in a container where bubblewrap cannot
+   start, the single-use container mode; and grade the zip with
+   kit.instructor.grade.run.grade, as `python -m kit grade` does, the notebooks
+   too on the CIFAR-10 copy setup.sh downloaded (as `kit grade --data`);
+4. copy its results.json to /autograder/results/results.json (a root-only
+   folder while grading), with Gradescope's visibility fields and the one line
+   that says what the isolation did and did not hold (the grader's log on stdout
+   stays hidden from students).
 
 Never a silent zero: when the submission could not be graded (status error, a
 sandbox that does not start, a setup failure) the reason is printed on stdout,
@@ -35,22 +41,24 @@ import zipfile
 from pathlib import Path
 
 from kit.instructor.grade import report
-from kit.instructor.grade.archive import MAX_FILE, MAX_MEMBERS
+from kit.instructor.grade.archive import MAX_MEMBERS, max_member_size
 from kit.instructor.grade.prepare import SetupError
 from kit.instructor.grade.run import grade
 from kit.instructor.gradescope.bundle import CONFIG
+from kit.instructor.gradescope.container import isolation_here
 from kit.instructor.notebooks import VISIBILITIES
-from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits, choose_isolation
-from kit.student.files import student_files
+from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits
+from kit.student.files import allowed_files
 
 ROOT = "/autograder"
 ROOT_ENV = "KIT_AUTOGRADER_ROOT"
 STUDENT = "submission"
 READABLE = "kit/sandboxed"       # the only part of the bundle the sandbox's uid may read
 NOISE = ("__MACOSX", "__pycache__")
-ISOLATION_HINT = ("Gradescope's containers may not allow bubblewrap's namespaces. To grade there without "
-                  "them, build the bundle with `python -m kit gradescope OUT.zip --isolation rlimits` "
-                  "(weaker: no file-system sandbox; see the bundle's README.md) and upload it again.")
+ISOLATION_HINT = ("Gradescope's containers may not allow bubblewrap's namespaces. A bundle built with the "
+                  "default `python -m kit gradescope OUT.zip` (--isolation auto) then grades in the "
+                  "single-use container mode (see the bundle's README.md); upload that one.")
+DATASET = "cifar-10-batches-py"
 
 
 class CannotGrade(Exception):
@@ -80,6 +88,8 @@ def load_config(source):
         raise CannotGrade(f"the bundle's {CONFIG} has unreadable limits {limits!r} ({err})") from None
     settings.setdefault("isolation", "auto")
     settings.setdefault("bwrap", None)
+    settings.setdefault("data_dir", None)
+    settings.setdefault("nb_timeout", None)
     settings.setdefault("visibility", "visible")
     if settings["visibility"] not in VISIBILITIES:
         raise CannotGrade(f"the bundle's {CONFIG} asks for visibility {settings['visibility']!r}; "
@@ -183,7 +193,7 @@ def submission_zip(submission, allowed, dest):
     - The student uploaded the zip of `python -m kit collect` (and none of the files
       it holds): that zip, as it is.
     - Otherwise the uploaded files, each under its path: the allow-listed ones whole
-      (at most MAX_FILE bytes each), the others as empty members, so that the
+      (at most archive.max_member_size bytes each), the others as empty members, so that the
       grader names them as ignored without reading them; dot-files and folders
       (.git, .ipynb_checkpoints), __MACOSX and __pycache__ are left out, and so
       is anything that is not a regular file (a link is never followed). A file
@@ -215,12 +225,12 @@ def submission_zip(submission, allowed, dest):
                 zf.writestr(rel, b"")
                 continue
             try:
-                data = _read_regular(path, MAX_FILE)
+                data = _read_regular(path, max_member_size(rel))
             except OSError as err:
                 notes.append(f"ignored {rel}: it cannot be read ({err.strerror or err})")
                 continue
-            if len(data) > MAX_FILE:
-                notes.append(f"ignored {rel}: more than {MAX_FILE} bytes")
+            if len(data) > max_member_size(rel):
+                notes.append(f"ignored {rel}: more than {max_member_size(rel)} bytes")
                 continue
             zf.writestr(rel, data)
     files = sum(1 for _, _, regular in uploaded if regular)
@@ -241,18 +251,34 @@ def gradescope_results(results, settings, notes, seconds, upload):
                     for t in results.get("tests", [])]
     out["extra_data"] = dict(results.get("extra_data", {}), upload=upload,
                              source_commit=settings.get("source_commit"))
+    isolation = out["extra_data"].get("isolation")
+    if isolation:
+        out["output"] = f"{out.get('output', '')}\nIsolation: {isolation}".lstrip("\n")
     return out
 
 
-def _refuse_root_sandbox(settings):
-    """rlimits only where student code runs as an unprivileged uid: as root it could read the bundle."""
-    if settings["isolation"] != "rlimits" or os.geteuid() != 0:
-        return
-    if not choose_isolation("rlimits").drop_uid:
-        raise CannotGrade(f"--isolation rlimits needs a Python that other users can run and read, so that "
-                          f"student code runs as an unprivileged uid; {sys.executable} is not (as root, "
-                          f"student code could read the instructor's source): run setup.sh, which makes "
-                          f"{settings.get('venv')} readable")
+def data_folder(settings):
+    """The CIFAR-10 folder setup.sh made (gradescope.json's data_dir), or None when the bundle has no data."""
+    if not settings.get("data_dir"):
+        return None
+    folder = Path(settings["data_dir"]) / DATASET
+    if not (folder / "batches.meta").is_file():
+        raise CannotGrade(f"the bundle grades the notebooks on CIFAR-10, but {folder} is missing: setup.sh "
+                          f"downloads it when Gradescope builds the image; see its output there")
+    return folder
+
+
+def protect_results(results_dir):
+    """
+    The results folder, root-only while student code runs (as root; created when missing); the
+    Gradescope root above it searchable, for the sandbox's uid to reach the executor in the bundle.
+    """
+    results_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(results_dir, 0, 0)
+        os.chmod(results_dir, 0o700)
+        root = results_dir.parent
+        os.chmod(root, stat.S_IMODE(os.stat(root).st_mode) | 0o001)
 
 
 def run(root=ROOT):
@@ -272,7 +298,10 @@ def run(root=ROOT):
         who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()} (not root: the owner stays as it is)"
         log(f"protected {source}: owner {who}, readable by it only ({changed} changes); "
             f"{READABLE}/ stays readable for the sandbox")
-        _refuse_root_sandbox(settings)
+        protect_results(results_dir)
+        data = data_folder(settings)
+        log(f"notebooks: graded on {data}" if data else "notebooks: not graded (the bundle has no data_url)")
+        isolation = isolation_here(settings["isolation"], settings.get("bwrap"), log)
     except CannotGrade as err:
         log(f"autograder failure: {err}")
         return 2
@@ -281,16 +310,16 @@ def run(root=ROOT):
         subs, out = work / "submissions", work / "grades"
         subs.mkdir()
         try:
-            upload, notes = submission_zip(submission, student_files(source), subs / f"{STUDENT}.zip")
+            upload, notes = submission_zip(submission, allowed_files(source), subs / f"{STUDENT}.zip")
         except CannotGrade as err:
             log(f"autograder failure: {err}")
             return 2
         log(f"submission: {upload}" + "".join(f"\n  {n}" for n in notes))
         try:
-            graded = grade(subs, out, source=source, jobs=1, limits=settings["limits"],
-                           isolation=settings["isolation"], bwrap=settings.get("bwrap"), log=log)
+            graded = grade(subs, out, source=source, jobs=1, limits=settings["limits"], isolation=isolation,
+                           bwrap=settings.get("bwrap"), log=log, data=data, nb_timeout=settings["nb_timeout"])
         except IsolationUnavailable as err:
-            log(f"autograder failure: {err}\n{ISOLATION_HINT}")
+            log(f"autograder failure: {err}" + (f"\n{ISOLATION_HINT}" if isolation == "bwrap" else ""))
             return 2
         except SetupError as err:
             log(f"autograder failure: {err}")

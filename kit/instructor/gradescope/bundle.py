@@ -9,8 +9,10 @@ release manifest's files, the instructor's tools and check notebooks, the
 sandboxed executor) and nothing else: never tests/, bench/, .git, datasets,
 submissions, grades or build outputs, whatever lies in the tree. At its root:
 setup.sh, run_autograder and README.md (from files/), gradescope.json
-(the settings chosen here) and, with --wheels, a wheelhouse that setup.sh
-installs from without the network. The expected values are not in the bundle:
+(the settings chosen here: the isolation, the limits, and the CIFAR-10 archive
+that setup.sh downloads for the notebooks to be graded, --data-url / --data-md5)
+and, with --wheels, a wheelhouse that setup.sh installs from without the
+network. The expected values are not in the bundle:
 the grader computes them from the reference solution at the start of each run,
 as `kit grade` does.
 """
@@ -37,6 +39,9 @@ WHEELS = "wheels"
 BUNDLED = SHIPPED + ("kit/instructor/**/*.py", f"{CHECKS_DIR}/*.ipynb", f"{STUDENT_ROOT}/*", "kit/sandboxed/*.py")
 ROOT_FILES = {"setup.sh": 0o755, "run_autograder": 0o755, "README.md": 0o644}
 VENV = "/opt/kit-venv"
+DATA_DIR = "/opt/kit-data"   # setup.sh puts cifar-10-batches-py here, readable by every user
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"   # as get_datasets.py
+OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)   # every member: the same bytes for the same source
 
 
@@ -83,13 +88,16 @@ def source_commit(source):
     return head + ("-dirty" if dirty else "")
 
 
-def config(source, isolation="auto", limits=None, venv=VENV, visibility="visible", bwrap=None):
-    """The settings run_autograder reads (gradescope.json)."""
+def config(source, isolation="auto", limits=None, venv=VENV, visibility="visible", bwrap=None,
+           data_url=OFFICIAL_URL, data_md5=OFFICIAL_MD5, data_dir=DATA_DIR, nb_timeout=None):
+    """The settings run_autograder reads (gradescope.json); data_url None: no notebook grading."""
     limits = limits or Limits()
     return {"isolation": isolation, "bwrap": bwrap, "venv": venv, "python": f"{venv}/bin/python",
             "limits": {"cell_timeout": limits.cell_timeout, "timeout": limits.timeout,
                        "memory_mb": limits.memory_mb},
-            "visibility": visibility, "source_commit": source_commit(source)}
+            "visibility": visibility, "source_commit": source_commit(source),
+            "data_url": data_url, "data_md5": data_md5 if data_url else None,
+            "data_dir": data_dir if data_url else None, "nb_timeout": nb_timeout}
 
 
 def _wheels(directory):
@@ -115,7 +123,7 @@ def _add(zf, name, mode, path=None, data=None):
 
 
 def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VENV, visibility="visible",
-          bwrap=None):
+          bwrap=None, data_url=OFFICIAL_URL, data_md5=OFFICIAL_MD5, nb_timeout=None):
     """
     Write the Gradescope autograder bundle of the instructor source to the zip `out`.
 
@@ -128,6 +136,9 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
     - venv: Where setup.sh makes the grading virtualenv (readable by other users).
     - visibility: Gradescope's visibility of the whole result; stdout is always hidden.
     - bwrap: The path of bubblewrap on the image (default: found on PATH).
+    - data_url, data_md5: The CIFAR-10 archive setup.sh downloads and verifies (get_datasets.py) for
+      the notebooks to be graded as `kit grade --data` does (default: the official one); data_url
+      None grades the code checks only. nb_timeout: CPU seconds per notebook (as --nb-timeout).
 
     Returns:
     - The sorted names of the bundle's members.
@@ -141,6 +152,12 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
         raise BundleError(f"gradescope: unknown isolation {isolation!r}: use auto, bwrap or rlimits")
     if visibility not in VISIBILITIES:
         raise BundleError(f"gradescope: unknown visibility {visibility!r}: use one of {', '.join(VISIBILITIES)}")
+    if data_url is not None and not (data_md5 and len(data_md5) == 32 and
+                                     all(c in "0123456789abcdef" for c in data_md5.lower())):
+        raise BundleError(f"gradescope: --data-md5 {data_md5!r} is not an MD5 (32 hexadecimal digits): give "
+                          f"the MD5 of the archive at {data_url}")
+    if data_url is not None and data_url.split(":", 1)[0] not in ("http", "https", "file"):
+        raise BundleError(f"gradescope: --data-url {data_url!r}: use an http://, https:// or file:// URL")
     if not out.name.endswith(".zip"):
         raise BundleError(f"gradescope: {out} must be a .zip file (Gradescope's \"Zip file upload\")")
     if not (source / CHECKS_DIR).is_dir():
@@ -151,7 +168,8 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
     if clash:
         raise BundleError(f"gradescope: the bundle's own {', '.join(clash)} would replace the source's")
     extra = _wheels(wheels) if wheels else []
-    settings = config(source, isolation, limits, venv, visibility, bwrap)
+    settings = config(source, isolation, limits, venv, visibility, bwrap, data_url,
+                      data_md5.lower() if data_url else None, nb_timeout=nb_timeout)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = []
 
@@ -171,15 +189,26 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
 
 def main(args):
     limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    args.data_url = args.data_url or OFFICIAL_URL
+    args.data_md5 = args.data_md5 or (OFFICIAL_MD5 if args.data_url == OFFICIAL_URL else None)
     try:
         names = build(args.out, source=args.source, isolation=args.isolation, limits=limits,
-                      wheels=args.wheels, venv=args.venv, visibility=args.visibility)
+                      wheels=args.wheels, venv=args.venv, visibility=args.visibility,
+                      data_url=None if args.no_data else args.data_url, data_md5=args.data_md5,
+                      nb_timeout=args.nb_timeout)
     except BundleError as err:
         print(err, file=sys.stderr)
         return 1
     wheels = sum(1 for n in names if n.startswith(f"{WHEELS}/"))
     print(f"wrote {args.out}: {len(names)} files" + (f" ({wheels} wheels)" if wheels else "")
           + f"; isolation {args.isolation}")
+    print("notebooks: not graded (--no-data), code checks only" if args.no_data else
+          f"notebooks: graded on {args.data_url} (MD5 {args.data_md5}), which setup.sh downloads into "
+          f"{DATA_DIR} when Gradescope builds the image")
+    if args.isolation == "auto":
+        print("isolation auto: bubblewrap where it starts; in a Gradescope container where it cannot, student "
+              "code runs as an unprivileged uid without a file-system sandbox (the log and results.json say "
+              "which); --isolation bwrap fails instead")
     if args.isolation == "rlimits":
         print("WARNING: --isolation rlimits: student code runs without a file-system sandbox on Gradescope; "
               "the bundle's files are readable by root only, and the sandbox's uid is not root.")

@@ -149,9 +149,9 @@ class Sandbox:
             return [uid, uid]
         return None
 
-    def _launch(self, home):
+    def _launch(self, home, chdir=None):
         return commands.launch_config(self.limits, self.isolation, home,
-                                      self._uid() if self.isolation.drop_uid else None)
+                                      self._uid() if self.isolation.drop_uid else None, chdir)
 
     def _in_cgroup(self, cmd):
         """`cmd` behind cgroup_exec.py, in a new cgroup of the sandbox (when cgroups can be made here)."""
@@ -167,10 +167,11 @@ class Sandbox:
             prefix = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
                                            self._launch("/tmp"))
             return prefix + [sys.executable, "-I", "-B", "/grader/executor.py", "/kit"], "/", {"PATH": "/usr/bin:/bin"}
-        if mode == "rlimits":
-            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
-            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home))) + [
-                sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"), str(kit)]
+        if mode in ("rlimits", "container"):
+            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
+            grader = self.scratch / "grader"
+            cmd = commands.rlimits_prefix(grader, self._launch(str(home))) + [
+                commands.sandbox_python(self.isolation), "-I", "-B", str(grader / "executor.py"), str(kit)]
             return cmd, str(kit), commands.clean_env(str(home))
         # "none": the reference run, on the instructor's code as it is
         self.scratch = Path(tempfile.mkdtemp(prefix="reference-", dir=self.scratch_root))
@@ -195,14 +196,16 @@ class Sandbox:
             cmd = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
                                         self._launch("/tmp"), writable=[connection_dir], chdir="/kit/notebooks")
             env = cwd = None
-        elif mode == "rlimits":
-            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root)
+        elif mode in ("rlimits", "container"):
+            self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
-            cmd = commands.rlimits_prefix(self.sandboxed_dir, self._launch(str(home)))
+            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd))
             os.chmod(connection_dir, 0o777)
+            # The kernel's uid must reach its connection folder, not list or read what lies beside it.
+            os.chmod(Path(connection_dir).parent, 0o711)
         else:
-            raise ValueError("kernels run in a sandbox (bwrap or rlimits)")
-        return self._in_cgroup(cmd) + [sys.executable, "-I", "-B"], env, cwd
+            raise ValueError("kernels run in a sandbox (bwrap, rlimits or container)")
+        return self._in_cgroup(cmd) + [commands.sandbox_python(self.isolation), "-I", "-B"], env, cwd
 
     # ------------------------------------------------------------------ start
 

@@ -4,9 +4,12 @@
       -> kit/sandboxed/launch.py (drops to an unprivileged uid, sets rlimits)
         -> the executor of check cells, or a Jupyter kernel
 
-In "rlimits" mode there is no bubblewrap: launch.py runs on a private copy of
-the kit. The reference run ("none") starts the executor on the instructor's
-source as it is. kit.instructor.sandbox.box puts the cgroup in front and runs it.
+In the "rlimits" and "container" modes there is no bubblewrap: launch.py runs
+on a private copy of the kit, with a copy of the executor beside it, and
+starts the interpreter that the Isolation names (one the sandbox's uid can
+run, see kit.instructor.sandbox.reach). The reference run ("none") starts the
+executor on the instructor's source as it is. kit.instructor.sandbox.box puts
+the cgroup in front and runs it.
 """
 import json
 import os
@@ -64,14 +67,14 @@ def clean_env(home):
     return env
 
 
-def launch_config(limits, isolation, home, uid=None):
+def launch_config(limits, isolation, home, uid=None, chdir=None):
     """The settings kit/sandboxed/launch.py applies before it starts the sandboxed process."""
-    config = {"home": home, "rlimits": {
+    config = {"home": home, "chdir": chdir, "rlimits": {
         "AS": limits.memory_mb * 2**20, "CPU": int(limits.timeout) + 10, "NPROC": limits.pids * 2,
         "NOFILE": 512, "FSIZE": limits.tmp_mb * 2**20}}
     if uid is not None:
         config.update(uid=uid, gid=uid)
-    if isolation.mode == "rlimits":
+    if isolation.mode in ("rlimits", "container"):
         config["unshare_net"] = True
     return config
 
@@ -125,21 +128,34 @@ def bwrap_prefix(isolation, limits, view, sandboxed_dir, launch, writable=(), ch
     return cmd + [sys.executable, "-I", "-S", "/grader/launch.py", json.dumps(launch), "--"]
 
 
+def sandbox_python(isolation):
+    """The interpreter that sandboxed code runs in this isolation mode."""
+    return isolation.python or sys.executable
+
+
 def rlimits_prefix(sandboxed_dir, launch):
-    """launch.py, up to the interpreter to run, for the "rlimits" mode (no bubblewrap)."""
+    """launch.py, up to the interpreter to run, for the "rlimits" and "container" modes (no bubblewrap)."""
     return [sys.executable, "-I", "-S", str(Path(sandboxed_dir) / "launch.py"), json.dumps(launch), "--"]
 
 
-def kit_copy(view, scratch_root=None):
+def kit_copy(view, scratch_root=None, sandboxed_dir=None):
     """
-    A private copy of the kit with the student's files, for the "rlimits" mode.
+    A private copy of the kit with the student's files, for the "rlimits" and "container" modes.
+
+    The scripts of `sandboxed_dir` (launch.py, executor.py) are copied beside it, in
+    grader/: the sandbox's uid may not reach the instructor's checkout (a private home folder).
 
     Returns:
-    - (scratch folder to remove afterwards, the kit in it, a home folder in it)
+    - (scratch folder to remove afterwards, the kit in it, a home folder in it); the scripts
+      are in scratch / "grader".
     """
     scratch = Path(tempfile.mkdtemp(prefix="sandbox-", dir=scratch_root))
     kit, home = scratch / "kit", scratch / "home"
     try:
+        if sandboxed_dir is not None:
+            (scratch / "grader").mkdir()
+            for script in Path(sandboxed_dir).glob("*.py"):
+                shutil.copyfile(script, scratch / "grader" / script.name)
         shutil.copytree(view.release, kit, symlinks=True)
         for rel, host in view.overlays.items():
             shutil.copyfile(host, kit / rel)

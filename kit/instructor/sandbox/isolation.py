@@ -8,16 +8,23 @@ Isolation modes (kit.instructor.sandbox.box starts them):
   root the sandbox runs as a real unprivileged host uid, its own while it runs
   (kit.instructor.sandbox.uids); otherwise as uid 65534 of a user namespace.
 - "rlimits" (only when asked for by name): a private copy of the kit, rlimits,
-  the network unshared and an unprivileged uid where the platform allows it;
-  no file-system isolation.
+  the network unshared where the kernel allows it and, for a root grader, an
+  unprivileged uid; no file-system isolation.
+- "container" (chosen only by the Gradescope autograder, in its single-use
+  container, when bubblewrap cannot start there): as "rlimits", always as an
+  unprivileged host uid, which cannot read the root-only bundle, the expected
+  values (in the grader's memory and private files) or the results.
 - "none": the trusted reference run on the instructor's own code.
 The choice fails closed: without bubblewrap nothing is graded unless the
-weaker "rlimits" is asked for by name.
+weaker "rlimits" is asked for by name. Without bubblewrap, a root grader's
+sandboxes run a Python the unprivileged uid can reach
+(kit.instructor.sandbox.reach), or grading does not start.
 """
 import os
 import shutil
-import sys
 from dataclasses import dataclass
+
+from kit.instructor.sandbox import reach
 
 BWRAP_PLACES = ("/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap")
 
@@ -50,35 +57,51 @@ class Limits:
 @dataclass(frozen=True)
 class Isolation:
     """The isolation in force; made by choose_isolation."""
-    mode: str                      # "bwrap", "rlimits" or "none"
+    mode: str                      # "bwrap", "rlimits", "container" or "none"
     bwrap: str = None              # absolute path of bubblewrap
     cgroups: object = None         # kit.instructor.sandbox.cgroups.Cgroups, or None
     root: bool = False             # the grader runs as root
     drop_uid: bool = False         # sandboxes run as an unprivileged host uid (root grader only)
-    network: bool = False          # the preflight reached the network from a sandbox (rlimits only)
+    network: bool = None           # the preflight reached the network from a sandbox (None: not checked yet)
+    python: str = None             # the interpreter sandboxed code runs without bubblewrap (None: the grader's)
+    socket_filter: bool = False    # the network is cut by launch.py's seccomp filter, not a namespace
 
     def describe(self):
-        """One line for grades.csv and results.json's extra_data."""
+        """One line for grades.csv and results.json's extra_data: what holds and what does not."""
         if self.mode == "none":
             return "none (the instructor's reference code)"
+        bounds = "pids, memory and CPU cgroups" if self.cgroups else "no cgroups (memory bounded per process only)"
+        bounds += "; rlimits as/cpu/nproc/nofile/fsize"
         if self.mode == "bwrap":
             user = "an unprivileged host uid" if self.drop_uid else "uid 65534 in a user namespace"
-            base = (f"bwrap: no network, own pid/ipc/uts/cgroup namespaces, {user}, read-only view of "
-                    f"this submission's kit only, private size-limited /tmp")
-        else:
-            user = ("an unprivileged host uid" if self.drop_uid else
-                    "the grader's own uid" + (" (root: the Python installation is not readable by "
-                                              "other users)" if self.root else ""))
-            net = ("NETWORK NOT CUT (the kernel refused to unshare it)" if self.network
-                   else "network unshared (checked by the preflight)")
-            base = f"rlimits only (asked for by name): no file-system isolation; {net}; {user}"
-        bounds = "pids, memory and CPU cgroups" if self.cgroups else "no cgroups (memory bounded per process only)"
-        return f"{base}; {bounds}; rlimits as/cpu/nproc/nofile/fsize"
+            return (f"bwrap: no network, own pid/ipc/uts/cgroup namespaces, {user}, read-only view of "
+                    f"this submission's kit only, private size-limited /tmp; {bounds}")
+        net = self._network()
+        if self.mode == "container":
+            return (f"container (Gradescope's single-use container, where bubblewrap cannot start): student "
+                    f"code as an unprivileged host uid that cannot read the bundle, the expected values or the "
+                    f"results; no file-system sandbox (it can read the container's world-readable files) and "
+                    f"no pid/ipc namespaces; {net}; {bounds}")
+        user = ("an unprivileged host uid" if self.drop_uid else "the grader's own uid (not root)")
+        return f"rlimits only (asked for by name): no file-system isolation; {net}; {user}; {bounds}"
+
+    def _network(self):
+        """The network part of the line, without bubblewrap: what the preflight found."""
+        if self.network is None:
+            return "network not checked yet"
+        if self.network:
+            return ("NETWORK NOT CUT (neither a network namespace nor a seccomp filter could be had here: "
+                    "student code can reach the network)")
+        how = ("a seccomp filter: no socket but Unix and netlink ones" if self.socket_filter
+               else "own network namespace")
+        return f"network cut ({how}, checked by the preflight)"
 
     def short(self):
         """One short line for students."""
         return {"bwrap": "Graded in a sandbox (bubblewrap).",
                 "rlimits": "Graded without a file-system sandbox (resource limits only).",
+                "container": "Graded in Gradescope's container as an unprivileged user (resource limits, "
+                             "no file-system sandbox).",
                 "none": "Reference run."}[self.mode]
 
 
@@ -97,18 +120,30 @@ def locate_bwrap(path=None):
 
 def choose_isolation(wanted="auto", bwrap=None, cgroups=None):
     """
-    The Isolation for `wanted` ("auto", "bwrap" or "rlimits"); fails closed.
+    The Isolation for `wanted` ("auto", "bwrap", "rlimits" or "container"); fails closed.
 
     "auto" and "bwrap" need a bubblewrap executable (the sandbox itself is
     tried by the grader's preflight before any submission runs); the weaker
-    "rlimits" mode runs only when asked for by name.
+    "rlimits" mode runs only when asked for by name, and "container" only when
+    the Gradescope autograder asks for it (bubblewrap cannot start in its container).
+    Without bubblewrap a root grader needs a Python its sandbox's uid can run
+    (made reachable here when it is not, see kit.instructor.sandbox.reach).
 
     Raises:
     - IsolationUnavailable with one line saying what is missing and what to do.
     """
     root = os.geteuid() == 0
-    if wanted == "rlimits":
-        return Isolation("rlimits", None, cgroups, root, drop_uid=root and _usable_by_others())
+    if wanted in ("rlimits", "container"):
+        if wanted == "container" and not root:
+            raise IsolationUnavailable("isolation container runs student code as an unprivileged uid, "
+                                       "so the grader must run as root (as Gradescope's run_autograder does)")
+        python = None
+        if root:
+            try:
+                python = reach.sandbox_python()
+            except reach.Unreachable as err:
+                raise IsolationUnavailable(f"isolation {wanted}: {err}") from None
+        return Isolation(wanted, None, cgroups, root, drop_uid=root, python=python)
     if wanted not in ("auto", "bwrap"):
         raise IsolationUnavailable(f"unknown isolation {wanted!r}: use auto, bwrap or rlimits")
     exe = locate_bwrap(bwrap)
@@ -119,19 +154,3 @@ def choose_isolation(wanted="auto", bwrap=None, cgroups=None):
             f"or pass --isolation rlimits to grade without a file-system and network sandbox "
             f"(student code could then read and change your files)")
     return Isolation("bwrap", exe, cgroups, root, drop_uid=root)
-
-
-def _usable_by_others():
-    """True when another user can run this interpreter and read its packages (mode bits)."""
-    paths = [os.path.realpath(sys.executable), os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)]
-    for path in paths:
-        current = "/"
-        for part in path.strip("/").split("/"):
-            current = os.path.join(current, part)
-            try:
-                mode = os.stat(current).st_mode
-            except OSError:
-                return False
-            if not mode & 0o001 or (current == path and not mode & 0o004):
-                return False
-    return True

@@ -5,7 +5,10 @@
 # - a virtualenv at gradescope.json's "venv" (default /opt/kit-venv) with the student kit's
 #   requirements.txt (what the grader imports is a part of it), from the bundle's wheels/
 #   without the network when the bundle has them, from PyPI otherwise; readable by every
-#   user, because the sandbox runs this Python as an unprivileged uid.
+#   user, because the sandbox runs this Python as an unprivileged uid;
+# - CIFAR-10, from gradescope.json's "data_url" (checked against "data_md5") with the kit's
+#   get_datasets.py, into "data_dir" (default /opt/kit-data), readable by every user, with its
+#   loading cache made once: run_autograder grades the notebooks on it as `kit grade --data`.
 # It stops with a message (and Gradescope shows the build as failed) when something grading
 # needs is missing, rather than leaving every submission to fail.
 set -euo pipefail
@@ -26,10 +29,15 @@ setting() {
 VENV="$(setting venv)"
 ISOLATION="$(setting isolation)"
 BWRAP="$(setting bwrap)"
+DATA_URL="$(setting data_url)"
+DATA_MD5="$(setting data_md5)"
+DATA_DIR="$(setting data_dir)"
 [ -n "$VENV" ] || die "gradescope.json names no venv"
 
 packages=()
 "$BASE_PYTHON" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+# isolation auto grades without bubblewrap where it cannot start (in Gradescope's containers it
+# usually cannot); it is installed all the same, for the images where it can.
 if [ "$ISOLATION" != rlimits ] && ! command -v "${BWRAP:-bwrap}" >/dev/null; then
     packages+=(bubblewrap)
 fi
@@ -58,4 +66,19 @@ else
 fi
 chmod -R a+rX "$VENV"
 "$VENV/bin/python" -c 'import numpy, nbformat' || die "the virtualenv cannot import numpy and nbformat"
+
+if [ -n "$DATA_URL" ]; then
+    [ -n "$DATA_DIR" ] && [ -n "$DATA_MD5" ] || die "gradescope.json has a data_url but no data_dir or data_md5"
+    say "downloading CIFAR-10 from $DATA_URL into $DATA_DIR (MD5 $DATA_MD5)"
+    CIFAR10_URL="$DATA_URL" CIFAR10_MD5="$DATA_MD5" "$VENV/bin/python" "$SOURCE/get_datasets.py" \
+        --dest "$DATA_DIR" --quiet \
+        || die "CIFAR-10 could not be downloaded from $DATA_URL (or its MD5 is not $DATA_MD5): the notebooks cannot be graded; fix --data-url / --data-md5 and build the bundle again"
+    # The first load writes the loading cache; every submission's container then starts with it.
+    (cd "$SOURCE" && "$VENV/bin/python" -B -c 'import sys; from cs231n.data_utils import load_CIFAR10; load_CIFAR10(sys.argv[1])' \
+        "$DATA_DIR/cifar-10-batches-py") || die "the CIFAR-10 data in $DATA_DIR/cifar-10-batches-py cannot be loaded"
+    chmod -R a+rX,go-w "$DATA_DIR"
+    say "CIFAR-10 ready in $DATA_DIR/cifar-10-batches-py"
+else
+    say "no data_url in gradescope.json: the notebooks will not be graded (code checks only)"
+fi
 say "done: $("$VENV/bin/python" -V), isolation $ISOLATION; run_autograder makes $SOURCE readable by root only"
