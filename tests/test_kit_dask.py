@@ -12,6 +12,7 @@ mounts only the worker's Python installation, and this one borrows its
 packages from the test run's.
 """
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -273,3 +274,54 @@ def test_the_bwrap_sandbox_of_an_installed_kit_sees_neither_the_reference_nor_th
     shown = subprocess.run([str(worker_python), str(probe)], cwd=tmp_path, check=True, capture_output=True,
                            text=True).stdout.splitlines()
     assert shown == ["['cs231n', 'kit', 'pip']", "['pip']"]  # outside, then inside the sandbox
+
+
+# ---------------------------------------------------------------------------- a worker's CIFAR-10
+
+MIRROR = ROOT.parent / "shared" / "cifar10-mirror" / "cifar-10-python.tar.gz"
+needs_mirror = pytest.mark.skipif(not MIRROR.is_file(), reason=f"offline CIFAR-10 mirror not found at {MIRROR}")
+
+
+@pytest.fixture
+def instructor_data(tmp_path, monkeypatch):
+    """(DataSpec, MD5) of the instructor's --data, extracted from the mirror; the worker's cache in tmp_path."""
+    import get_datasets
+    from kit.instructor.grade import dataset
+
+    md5 = (MIRROR.parent / "cifar-10-python.tar.gz.md5").read_text().split()[0]
+    folder = get_datasets.fetch(MIRROR.as_uri(), md5, tmp_path / "instructor", quiet=True)
+    monkeypatch.setenv("KIT_GRADE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KIT_GRADE_DATA", raising=False)
+    return dataset.spec(folder, MIRROR.as_uri(), md5), md5
+
+
+@needs_mirror
+def test_a_worker_fetches_the_instructors_data_once_from_data_url(instructor_data, tmp_path, monkeypatch):
+    import get_datasets
+    from kit.instructor.grade import dataset
+
+    spec, md5 = instructor_data
+    elsewhere = dataclasses.replace(spec, path=str(tmp_path / "not-on-this-worker"))
+    folder = dataset.local_copy(elsewhere, log=lambda *a: None)
+    assert folder.startswith(str(tmp_path / "cache")) and dataset.fingerprint(folder) == spec.fingerprint
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded a second time")
+    monkeypatch.setattr(get_datasets, "download", no_download)
+    assert dataset.local_copy(elsewhere, log=lambda *a: None) == folder
+    assert dataset.local_copy(spec, log=lambda *a: None) == spec.path  # a copy at the same path comes first
+
+
+@needs_mirror
+def test_a_worker_never_grades_on_other_data_and_says_what_to_do(instructor_data, tmp_path):
+    from kit.instructor.grade import dataset
+
+    spec, _ = instructor_data
+    other = dataclasses.replace(spec, fingerprint="0" * 64)
+    with pytest.raises(dataset.DataUnavailable, match="differ from those of the instructor's --data"):
+        dataset.local_copy(other, log=lambda *a: None)
+    with pytest.raises(dataset.DataUnavailable, match="Pass --data-url URL"):
+        dataset.local_copy(dataclasses.replace(spec, path=str(tmp_path / "none"), url=None), log=lambda *a: None)
+    with pytest.raises(dataset.DataUnavailable, match="could not be fetched"):
+        dataset.local_copy(dataclasses.replace(spec, path=str(tmp_path / "none"), md5="0" * 32),
+                           log=lambda *a: None)
