@@ -213,6 +213,20 @@ def test_a_cluster_of_installed_workers_grades_like_the_local_engine(cluster, tm
         assert (out / name / "feedback.md").is_file() and (out / name / "manual.json").is_file()
 
 
+def test_a_cluster_without_the_kit_installed_is_refused_with_what_to_do(tmp_path):
+    """The bug of before: scheduler and workers that could not import kit lost the whole run."""
+    subs, out = submissions(tmp_path / "subs", {"correct": "correct"}), tmp_path / "out"
+    bare = Cluster(Path(sys.executable), tmp_path / "cluster")  # this test run's Python: no kit outside the checkout
+    try:
+        bare.start_workers("w1")
+        code, log = finish(kit_grade(subs, out, bare), out)
+    finally:
+        bare.close()
+    assert code == 2, log
+    assert "pip install the kit where the scheduler and every worker run" in log
+    assert not (out / "correct").exists()
+
+
 def test_a_worker_killed_mid_run_loses_no_submission(cluster, tmp_path):
     names = [f"s{i}" for i in range(6)]
     subs, out = submissions(tmp_path / "subs", {n: "slow" for n in names}), tmp_path / "out"
@@ -229,7 +243,7 @@ def test_a_worker_killed_mid_run_loses_no_submission(cluster, tmp_path):
 
 
 def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_grades_the_rest(cluster, tmp_path):
-    names = [f"s{i}" for i in range(8)]
+    names = [f"s{i}" for i in range(6)]
     subs, out = submissions(tmp_path / "subs", {n: "slow" for n in names}), tmp_path / "out"
     cluster.start_workers("w1", "w2")
     proc = kit_grade(subs, out, cluster)
@@ -245,7 +259,7 @@ def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_grades_the_rest(clu
     assert sorted(kept) == sorted(set(names) - set(missing))
     assert all(grades[n]["status"] == "graded" for n in kept)
 
-    cluster.start_workers("w3")
+    cluster.start_workers("w3", "w4")
     code, log = finish(kit_grade(subs, out, cluster), out)
     assert code == 0, log
     grades = read_grades(out)

@@ -84,10 +84,12 @@ def _failure(future):
     if isinstance(err, KilledWorker):
         return ("the Dask workers grading it died while they did, too many times (the scheduler's "
                 "distributed.scheduler.allowed-failures): see the workers' logs, then rerun with --retry-errors.")
-    if isinstance(err, ImportError):
-        raise SetupError(f"a Dask worker cannot import the kit ({type(err).__name__}: {err}): pip install "
-                         f"the kit on every worker (`pip install '<kit checkout>[grade]'`, README, Grading "
-                         f"on a cluster)") from None
+    if isinstance(err, ImportError) or "deserializ" in str(err):
+        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
+        raise SetupError(f"the Dask scheduler or a worker cannot load the grading task ({type(err).__name__}: "
+                         f"{first}): pip install the kit where the scheduler and every worker run "
+                         f"(`pip install '<kit checkout>[grade]'`, then start them from that environment: README, "
+                         f"Grading on a cluster)") from None
     return f"{type(err).__name__}: {err}"
 
 
@@ -156,9 +158,12 @@ def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None
                     except TimeoutError:  # its worker went away with the result: Dask grades it again
                         running[future] = job
                         continue
-                    write_result(job.out_dir, job.student, files)
-                    record(row)
-                    continue
+                    except Exception:  # noqa: BLE001 - lost meanwhile (cancelled): as below
+                        pass
+                    else:
+                        write_result(job.out_dir, job.student, files)
+                        record(row)
+                        continue
                 reason = _failure(future)
                 if reason is None:
                     if client.status not in ("running", "newly-created"):
@@ -168,5 +173,8 @@ def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None
                 record(error_result(setup, job.student, job.out_dir, reason))
         return None
     finally:
-        client.close(timeout=5)
+        try:
+            client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - the scheduler is gone already
+            pass
         logging.disable(muted)
