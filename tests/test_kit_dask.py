@@ -267,24 +267,28 @@ def test_when_every_worker_is_gone_the_run_stops_and_a_rerun_grades_the_rest(clu
     assert {name: (out / name / "results.json").stat().st_mtime_ns for name in kept} == kept  # not graded again
 
 
+# Run by the worker's Python: which of its installed packages have files, outside and inside a bwrap sandbox.
+HIDDEN_PROBE = """
+import os, subprocess, sys, sysconfig, tempfile
+from kit.instructor.sandbox import commands
+from kit.instructor.sandbox.box import SANDBOXED
+from kit.instructor.sandbox.isolation import Isolation, Limits, locate_bwrap
+
+lib, names = sysconfig.get_paths()["purelib"], ["cs231n", "kit", "pip"]
+print(sorted(n for n in names if os.listdir(os.path.join(lib, n))), flush=True)
+iso = Isolation("bwrap", locate_bwrap(), None, os.geteuid() == 0)
+cmd = commands.bwrap_prefix(iso, Limits(), commands.KitView(tempfile.mkdtemp()), SANDBOXED,
+                            commands.launch_config(Limits(), iso, "/tmp"))
+inside = "import os, sys; print(sorted(n for n in sys.argv[2:] if os.listdir(os.path.join(sys.argv[1], n))))"
+subprocess.run(cmd + [sys.executable, "-I", "-S", "-c", inside, lib, *names], check=True)
+"""
+
+
 @pytest.mark.skipif(locate_bwrap() is None, reason="needs bubblewrap (apt-get install bubblewrap)")
 def test_the_bwrap_sandbox_of_an_installed_kit_sees_neither_the_reference_nor_the_checks(worker_python, tmp_path):
     """pip put the reference solution and the check notebooks in the worker's Python, which the sandbox mounts."""
     probe = tmp_path / "probe.py"
-    probe.write_text(
-        "import os, subprocess, sys, sysconfig, tempfile\n"
-        "from kit.instructor.sandbox import commands\n"
-        "from kit.instructor.sandbox.box import SANDBOXED\n"
-        "from kit.instructor.sandbox.isolation import Isolation, Limits, locate_bwrap\n"
-        "lib = sysconfig.get_paths()['purelib']\n"
-        "iso = Isolation('bwrap', locate_bwrap(), None, os.geteuid() == 0)\n"
-        "cmd = commands.bwrap_prefix(iso, Limits(), commands.KitView(tempfile.mkdtemp()), SANDBOXED,\n"
-        "                            commands.launch_config(Limits(), iso, '/tmp'))\n"
-        "names = ['cs231n', 'kit', 'pip']\n"
-        "print(sorted(n for n in names if os.listdir(os.path.join(lib, n))))\n"
-        "sys.stdout.flush()\n"
-        "subprocess.run(cmd + [sys.executable, '-I', '-S', '-c', 'import os, sys; print(sorted(n for n in sys.argv[2:] '\n"
-        "               'if os.listdir(os.path.join(sys.argv[1], n))))', lib, *names], check=True)\n")
+    probe.write_text(HIDDEN_PROBE)
     shown = subprocess.run([str(worker_python), str(probe)], cwd=tmp_path, check=True, capture_output=True,
                            text=True).stdout.splitlines()
     assert shown == ["['cs231n', 'kit', 'pip']", "['pip']"]  # outside, then inside the sandbox
