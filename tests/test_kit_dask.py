@@ -343,3 +343,38 @@ def test_a_worker_never_grades_on_other_data_and_says_what_to_do(instructor_data
     with pytest.raises(dataset.DataUnavailable, match="could not be fetched"):
         dataset.local_copy(dataclasses.replace(spec, path=str(tmp_path / "none"), md5="0" * 32),
                            log=lambda *a: None)
+
+
+# ---------------------------------------------------------------------------- the packed Setup
+
+def test_a_packed_setup_unpacks_with_nothing_of_the_instructors_paths(tmp_path):
+    import pickle
+
+    from kit.instructor.grade import portable, remote
+    from kit.instructor.grade.nbgrade import GradedNotebook
+    from kit.instructor.grade.prepare import CHECKS, SOURCE, prepare
+    from kit.instructor.sandbox.isolation import choose_isolation
+
+    mine = tmp_path / "instructor"
+    mine.mkdir()
+    setup = prepare(SOURCE, CHECKS, mine, LIMITS, choose_isolation("rlimits"), 0, log=lambda *a: None)
+    (mine / "sanitize.cfg").write_text("[x]\nregex: \\d+\nreplace: N\n")
+    setup = dataclasses.replace(setup, graded_notebooks=[GradedNotebook(
+        "notebooks/spiral.ipynb", {}, [], [], 1.0, 3.0, sanitize=str(mine / "sanitize.cfg"))])
+    released = {p.relative_to(setup.release_dir): p.read_bytes() for p in Path(setup.release_dir).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    digest, blob = portable.pack(setup)
+    shutil.rmtree(mine)  # a worker has none of it
+
+    theirs = portable.unpack(pickle.loads(blob), tmp_path / "worker", log=lambda *a: None)
+    for path in (theirs.release_dir, theirs.work_root, theirs.graded_notebooks[0].sanitize):
+        assert Path(path).is_relative_to(tmp_path / "worker")
+    assert Path(theirs.graded_notebooks[0].sanitize).read_text() == "[x]\nregex: \\d+\nreplace: N\n"
+    assert {p.relative_to(theirs.release_dir): p.read_bytes() for p in Path(theirs.release_dir).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts} == released
+    assert theirs.isolation.mode == "rlimits" and theirs.expected == setup.expected
+    assert theirs.max_score == setup.max_score
+
+    other = pickle.dumps(dataclasses.replace(pickle.loads(blob), kit="0" * 64))
+    with pytest.raises(remote.WorkerSetupError, match="not the version of the instructor's"):
+        remote.setup_for("another kit", other)

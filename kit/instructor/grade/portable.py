@@ -8,7 +8,8 @@ path of the instructor's machine left out. A worker unpacks it once per run
 there, and the worker chooses its own sandbox (the isolation mode the
 instructor's run chose, with this machine's bubblewrap and cgroups) and runs
 the same preflight on it. Nothing on the worker points into the instructor's
-checkout; the worker needs only the pip-installed kit.
+checkout; the worker needs only the pip-installed kit, the same version as the
+instructor's (kit_digest: a worker with another one refuses to grade).
 """
 import compileall
 import dataclasses
@@ -25,6 +26,8 @@ from kit.instructor.grade.prepare import preflight
 from kit.instructor.sandbox import cgroups as cgroups_mod
 from kit.instructor.sandbox.isolation import Isolation, choose_isolation
 
+KIT = Path(__file__).resolve().parents[2]
+
 
 @dataclass
 class Packed:
@@ -34,6 +37,16 @@ class Packed:
     sanitize: dict            # index in setup.graded_notebooks -> text of its sanitize file
     sandboxed: dict           # file name -> bytes of launch.py / executor.py, when not the installed ones
     data: object = None       # kit.instructor.grade.dataset.DataSpec, with --data
+    kit: str = ""             # kit_digest() of the instructor's kit
+
+
+def kit_digest(root=KIT):
+    """The SHA-256 of the kit's own code (every .py file under kit/, by relative path): its version."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _tar(folder):
@@ -64,7 +77,7 @@ def pack(setup, data=None):
         setup, release_dir="", work_root="", sandboxed_dir=None, data_dir=None,
         isolation=Isolation(setup.isolation.mode),
         graded_notebooks=[dataclasses.replace(gnb, sanitize=None) for gnb in setup.graded_notebooks])
-    blob = pickle.dumps(Packed(bare, _tar(setup.release_dir), sanitize, sandboxed, data),
+    blob = pickle.dumps(Packed(bare, _tar(setup.release_dir), sanitize, sandboxed, data, kit_digest()),
                         protocol=pickle.HIGHEST_PROTOCOL)
     return hashlib.sha256(blob).hexdigest(), blob
 

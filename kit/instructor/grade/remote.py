@@ -28,6 +28,7 @@ PREFIX = "kit-grade-worker-"
 KEEP = 2                 # runs whose unpacked Setup a worker keeps
 _setups = {}             # digest -> (root, Setup, or the WorkerSetupError it raised), oldest first
 _lock = threading.Lock()
+_kit = portable.kit_digest()   # the version of the kit this process runs (read when it was imported)
 
 
 class WorkerSetupError(Exception):
@@ -53,11 +54,16 @@ def _sweep_stale():
 
 def _remove_all():
     for root, _ in list(_setups.values()):
-        shutil.rmtree(root, ignore_errors=True)
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _unpack(blob):
     packed = pickle.loads(blob)
+    if packed.kit != _kit:
+        return None, WorkerSetupError(
+            f"{_where()} cannot grade: the kit installed there ({portable.KIT}) is not the version of the "
+            f"instructor's: pip install the same kit checkout there again, and restart the worker")
     root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     os.chmod(root, 0o711)  # the sandbox's uid of --isolation rlimits enters its kit copy in here
     try:
@@ -82,7 +88,8 @@ def setup_for(digest, blob):
             _setups[digest] = _unpack(blob)
             while len(_setups) > KEEP:
                 old_root, _ = _setups.pop(next(iter(_setups)))
-                shutil.rmtree(old_root, ignore_errors=True)
+                if old_root:
+                    shutil.rmtree(old_root, ignore_errors=True)
         setup = _setups[digest][1]
     if isinstance(setup, WorkerSetupError):
         raise setup
