@@ -227,6 +227,22 @@ def test_a_cluster_without_the_kit_installed_is_refused_with_what_to_do(tmp_path
     assert not (out / "correct").exists()
 
 
+def test_no_scheduler_at_the_address_stops_before_the_reference_run(tmp_path, monkeypatch):
+    import socket
+
+    from kit.instructor.grade import cluster
+    from kit.instructor.grade.prepare import SetupError
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2)
+    subs, logs = submissions(tmp_path / "subs", {"correct": "correct"}), []
+    with pytest.raises(SetupError, match=f"no Dask scheduler answers at tcp://127.0.0.1:{port}.*start one with"):
+        grade(subs, tmp_path / "out", scheduler=f"tcp://127.0.0.1:{port}", isolation="rlimits", log=logs.append)
+    assert logs == []  # not even the rlimits warning: nothing was prepared
+
+
 def test_a_worker_killed_mid_run_loses_no_submission(cluster, tmp_path):
     names = [f"s{i}" for i in range(6)]
     subs, out = submissions(tmp_path / "subs", {n: "slow" for n in names}), tmp_path / "out"

@@ -54,6 +54,11 @@ def connect(scheduler):
                          f"on a cluster), or check the address") from None
 
 
+def check_scheduler(scheduler):
+    """Raise SetupError (connect's) unless a Dask scheduler answers at `scheduler`."""
+    connect(scheduler).close()
+
+
 def write_result(out_dir, student, files):
     """Write the files a worker sent back into out_dir/student, results.json last."""
     folder = (Path(out_dir) / student).resolve()

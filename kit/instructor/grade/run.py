@@ -179,6 +179,10 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         _class_report(out, log)
         log("nothing to grade: every submission has a result (use --force to grade again)")
         return run
+    if scheduler:  # before the reference run, which can take minutes
+        from kit.instructor.grade import cluster
+
+        cluster.check_scheduler(scheduler)
     found = cgroups_mod.detect()
     cgroups_mod.sweep_stale(found)
     sweep_stale_runs()
