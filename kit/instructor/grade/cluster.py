@@ -8,7 +8,11 @@ back its grades row and the files of its output folder, which this machine
 writes into --out as each result arrives (results.json last: it marks the
 submission done, and a rerun skips it).
 
-A few submissions per worker thread are in flight at a time. Dask gives the
+The packed Setup goes to the scheduler once, as the input of a task
+(remote.packed) that every grading task depends on: each worker fetches it
+once, and Dask makes it again from the scheduler's copy when every worker
+that held it is gone. A few submissions per worker thread are in flight at a
+time. Dask gives the
 work of a worker that dies to another one; a submission whose worker died
 more than the scheduler's `distributed.scheduler.allowed-failures` times (3 by
 default) is recorded as status `error`. When no worker is left for
@@ -18,13 +22,13 @@ graded is kept, and the rest is "not graded" until the same command runs again.
 import logging
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 from cs231n._atomic import atomic_write
 
-from kit.instructor.grade import dataset, portable, report
+from kit.instructor.grade import dataset, portable, remote, report
 from kit.instructor.grade.prepare import SetupError
-from kit.instructor.grade.remote import grade_remote
 from kit.instructor.grade.submission import _fresh_checks
 
 WORKER_WAIT = 60.0     # seconds with no worker before the run stops
@@ -131,6 +135,9 @@ def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None
     client = connect(scheduler)
     try:
         digest, blob = portable.pack(setup, data)
+        with warnings.catch_warnings():  # sent once: "large graph" is Dask's advice for data sent with every task
+            warnings.simplefilter("ignore", UserWarning)
+            packed = client.submit(remote.packed, blob, key=f"kit-setup-{digest}", pure=False)
         todo, running, lonely_since = list(reversed(jobs)), {}, None
         while todo or running:
             if interrupts.abort.is_set():
@@ -146,7 +153,7 @@ def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None
                 return NO_WORKER
             while todo and not interrupts.stop.is_set() and len(running) < PER_THREAD * max(threads, 1):
                 job = todo.pop()
-                running[client.submit(grade_remote, digest, blob, job.student, Path(job.zip_path).read_bytes(),
+                running[client.submit(remote.grade_remote, digest, packed, job.student, Path(job.zip_path).read_bytes(),
                                       key=f"grade-{job.student}-{uuid.uuid4().hex}", retries=0)] = job
             if interrupts.stop.is_set():
                 todo = []

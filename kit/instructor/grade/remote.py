@@ -96,6 +96,11 @@ def setup_for(digest, blob):
     return setup
 
 
+def packed(blob):
+    """The packed Setup itself (a Dask task: its result lives on the workers, and is made again if lost)."""
+    return blob
+
+
 def grade_remote(digest, blob, student, zip_bytes):
     """
     Grade one submission on this worker (a Dask task).
