@@ -12,10 +12,9 @@ The packed Setup goes to the scheduler once, as the input of a task
 (remote.packed) that every grading task depends on: each worker fetches it
 once, and Dask makes it again from the scheduler's copy when every worker
 that held it is gone. A few submissions per worker thread are in flight at a
-time. Dask gives the
-work of a worker that dies to another one; a submission whose worker died
-more than the scheduler's `distributed.scheduler.allowed-failures` times (3 by
-default) is recorded as status `error`. When no worker is left for
+time. Dask gives the work of a worker that dies to another one; a submission
+whose worker died more than the scheduler's `distributed.scheduler.allowed-failures`
+times (3 by default) is recorded as status `error`. When no worker is left for
 `worker_wait` seconds, or the scheduler goes away, the run stops: what was
 graded is kept, and the rest is "not graded" until the same command runs again.
 """
@@ -82,24 +81,31 @@ def error_result(setup, student, out_dir, reason):
     return report.write_submission(out_dir, outcome)
 
 
-def _failure(future):
-    """The reason of a task that raised, for its status error; or None when it was lost (cancelled)."""
+def _failure(future, packed):
+    """
+    The reason of a grading task that raised, for its status error; or None when it was lost (cancelled).
+
+    Raises:
+    - SetupError when the tasks cannot be loaded where they run (no kit there, or another version).
+    """
     from distributed import KilledWorker
 
     try:
         err = future.exception()
+        if packed.status == "error":  # the setup task failed: every grading task fails with it
+            err = packed.exception()
     except Exception:  # noqa: BLE001 - cancelled, or the scheduler went away: the task was lost
         return None
+    if packed.status == "error" or isinstance(err, ImportError) or "deserializ" in str(err):
+        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else "no message"
+        raise SetupError(f"the Dask scheduler or a worker cannot load the grading task ({type(err).__name__}: "
+                         f"{first}): pip install this kit where the scheduler and every worker run "
+                         f"(`pip install '<kit checkout>[grade]'`, then start them from that environment: README, "
+                         f"Grading on a cluster)") from None
     if isinstance(err, KilledWorker):
         return ("the Dask workers grading it died while they did, too many times (the scheduler's "
                 "distributed.scheduler.allowed-failures): see the workers' logs, then rerun with --retry-errors.")
-    if isinstance(err, ImportError) or "deserializ" in str(err):
-        first = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""
-        raise SetupError(f"the Dask scheduler or a worker cannot load the grading task ({type(err).__name__}: "
-                         f"{first}): pip install the kit where the scheduler and every worker run "
-                         f"(`pip install '<kit checkout>[grade]'`, then start them from that environment: README, "
-                         f"Grading on a cluster)") from None
-    return f"{type(err).__name__}: {err}"
+    return f"{type(err).__name__}: {err}" if err is not None else "the task failed (see the workers' logs)."
 
 
 def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None, worker_wait=WORKER_WAIT,
@@ -176,7 +182,7 @@ def run(setup, jobs, scheduler, record, interrupts, data_url=None, data_md5=None
                         write_result(job.out_dir, job.student, files)
                         record(row)
                         continue
-                reason = _failure(future)
+                reason = _failure(future, packed)
                 if reason is None:
                     if client.status not in ("running", "newly-created"):
                         return NO_WORKER
