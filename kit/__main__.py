@@ -61,6 +61,13 @@ def main(argv=None):
     p.add_argument("--nb-timeout", type=float, default=None,
                    help="CPU seconds per notebook (default: three times what the reference's notebook takes "
                         "when graded in the sandbox)")
+    p.add_argument("--data-url", default=None,
+                   help="with --scheduler and --data: the URL (http, https, file://) of the CIFAR-10 archive that "
+                        "--data was extracted from; a worker without a copy fetches it once, MD5-checked")
+    p.add_argument("--data-md5", default=None,
+                   help="the MD5 of the --data-url archive (default: the official archive's)")
+    p.add_argument("--worker-wait", type=float, default=None,
+                   help="with --scheduler: seconds with no Dask worker after which the run stops (default 60)")
 
     p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
     p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")

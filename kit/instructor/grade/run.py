@@ -44,13 +44,14 @@ class GradeRun:
     rows: list = field(default_factory=list)
     interrupted: bool = False
     isolation: str = ""
+    stopped: str = ""         # why the rest was left ungraded (e.g. no Dask worker left)
 
     def count(self, status):
         return sum(1 for r in self.rows if r["status"] == status)
 
     @property
     def exit_code(self):
-        return 130 if self.interrupted else (1 if self.count("error") else 0)
+        return 130 if self.interrupted else (1 if self.count("error") or self.stopped else 0)
 
 
 def student_name(zip_name, taken):
@@ -123,7 +124,8 @@ class _Interrupts:
 
 def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None, force=False,
           retry_errors=False, limits=None, isolation="auto", bwrap=None, dedupe=True, retries=RETRIES,
-          log=print, handle_sigint=False, sandboxed_dir=None, data=None, nb_timeout=None):
+          log=print, handle_sigint=False, sandboxed_dir=None, data=None, nb_timeout=None, data_url=None,
+          data_md5=None, worker_wait=None):
     """
     Grade every <student>.zip in `submissions` into `out`.
 
@@ -141,6 +143,9 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     - data: A CIFAR-10 folder: the notebooks with graded check cells are run too (kit.instructor.grade.nbgrade);
       nb_timeout: CPU seconds per notebook (default three times what the reference's notebook takes
       when graded in the sandbox).
+    - data_url, data_md5: With scheduler and data, where a Dask worker without a copy of `data`
+      fetches its archive, and that archive's MD5 (kit.instructor.grade.dataset).
+    - worker_wait: With scheduler, seconds with no worker after which the run stops (default 60).
 
     Returns:
     - A GradeRun.
@@ -154,6 +159,9 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         raise SetupError(f"{submissions} is not a folder of <student>.zip files")
     out.mkdir(parents=True, exist_ok=True)
     limits = limits or Limits()
+    if (data_url or data_md5) and not (scheduler and data):
+        raise SetupError("--data-url and --data-md5 tell Dask workers where to fetch the --data folder: "
+                         "give them with --scheduler and --data")
     zips = sorted(p for p in submissions.iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
     taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv"}
     names = [(student_name(p.name, taken), p) for p in zips]
@@ -173,6 +181,10 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         _class_report(out, log)
         log("nothing to grade: every submission has a result (use --force to grade again)")
         return run
+    if scheduler:  # before the reference run, which can take minutes
+        from kit.instructor.grade import cluster
+
+        cluster.check_scheduler(scheduler)
     found = cgroups_mod.detect()
     cgroups_mod.sweep_stale(found)
     sweep_stale_runs()
@@ -216,7 +228,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
                 + (f": {row['reason']}" if row.get("reason") else ""))
 
         if scheduler:
-            _run_dask(setup, firsts, scheduler, record, interrupts)
+            run.stopped = _run_dask(setup, firsts, scheduler, record, interrupts, log, data_url, data_md5,
+                                    worker_wait)
         else:
             _run_local(setup, firsts, max(1, jobs), record, interrupts)
         for job, first in copies:
@@ -231,9 +244,11 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
             if job.student not in rows:
                 rows[job.student] = {"student": job.student, "score": "", "max_score": setup.max_score,
                                      "status": "not graded", "isolation": run.isolation,
-                                     "reason": "the run was stopped before it started"}
+                                     "reason": run.stopped or "the run was stopped before it started"}
         run.interrupted = interrupts.stop.is_set()
-        log(f"graded {len(pending)} submissions in {time.monotonic() - start:.1f} s; isolation: {run.isolation}")
+        done = sum(1 for job in jobs_list if rows[job.student]["status"] != "not graded")
+        log(f"graded {done if done == len(pending) else f'{done} of {len(pending)}'} submissions in "
+            f"{time.monotonic() - start:.1f} s; isolation: {run.isolation}")
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
@@ -250,7 +265,9 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     if errors:
         log(f"{errors} submission(s) could not be graded (status error in grades.csv, with the reason): "
             f"fix the cause, then rerun with --retry-errors")
-    if ungraded:
+    if ungraded and run.stopped:
+        log(f"{ungraded} not graded ({run.stopped}): rerun the same command to grade them")
+    elif ungraded:
         log(f"{ungraded} submission(s) not graded: the run was stopped; run the same command again to "
             f"grade them")
     return run
@@ -286,17 +303,12 @@ def _run_local(setup, jobs, n_jobs, record, interrupts):
                 submit()
 
 
-def _run_dask(setup, jobs, scheduler, record, interrupts):
-    from distributed import Client, as_completed
+def _run_dask(setup, jobs, scheduler, record, interrupts, log, data_url=None, data_md5=None, worker_wait=None):
+    """Grade on the Dask cluster (kit.instructor.grade.cluster); returns why some were left ungraded, or ""."""
+    from kit.instructor.grade import cluster
 
-    with Client(scheduler) as client:
-        remote_setup = client.scatter(setup, broadcast=True)
-        futures = [client.submit(grade_one, remote_setup, job, pure=False) for job in jobs]
-        for future in as_completed(futures):
-            if interrupts.stop.is_set():
-                client.cancel([f for f in futures if not f.done()])
-                break
-            record(future.result())
+    return cluster.run(setup, jobs, scheduler, record, interrupts, data_url=data_url, data_md5=data_md5,
+                       worker_wait=cluster.WORKER_WAIT if worker_wait is None else worker_wait, log=log) or ""
 
 
 def main(args):
@@ -306,7 +318,8 @@ def main(args):
         run = grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
                     scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,
                     limits=limits, isolation=args.isolation, bwrap=args.bwrap, dedupe=not args.no_dedupe,
-                    handle_sigint=True, data=args.data, nb_timeout=args.nb_timeout)
+                    handle_sigint=True, data=args.data, nb_timeout=args.nb_timeout, data_url=args.data_url,
+                    data_md5=args.data_md5, worker_wait=args.worker_wait)
     except (IsolationUnavailable, SetupError) as err:
         print(f"grade: {err}", file=sys.stderr)
         return 2

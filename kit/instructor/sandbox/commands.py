@@ -11,10 +11,12 @@ run, see kit.instructor.sandbox.reach). The reference run ("none") starts the
 executor on the instructor's source as it is. kit.instructor.sandbox.box puts
 the cgroup in front and runs it.
 """
+import importlib.util
 import json
 import os
 import shutil
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,9 @@ SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
               "/etc/fonts", "/etc/alternatives", "/etc/mime.types")
 NOBODY = 65534
+# The kit's own packages, when pip-installed in this Python (a Dask worker's): the reference solution
+# and the check notebooks. The sandbox sees an empty folder in their place.
+HIDDEN_PACKAGES = ("cs231n", "kit")
 PASS_ENV = ("OPENBLAS_CORETYPE",)  # machine settings the sandbox keeps
 
 
@@ -43,6 +48,31 @@ def python_paths():
         pairs[d] = real
         pairs[real] = real
     return sorted(pairs.items())
+
+
+def hidden_paths():
+    """
+    The sandbox paths of the kit's packages installed in this Python (HIDDEN_PACKAGES), to cover.
+
+    Returns:
+    - Sorted paths inside the sandbox: the installed cs231n/ and kit/ folders of this
+      interpreter's site-packages, as python_paths() mounts them (none for a checkout).
+    """
+    libs = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    for name in HIDDEN_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            libs.update(os.path.dirname(p) for p in spec.submodule_search_locations)
+    found = set()
+    for lib in libs:
+        for name in HIDDEN_PACKAGES:
+            real = os.path.realpath(os.path.join(lib, name))
+            if not os.path.isdir(real):
+                continue
+            for inside, host in python_paths():
+                if real.startswith(host.rstrip("/") + "/"):
+                    found.add(inside.rstrip("/") + real[len(host.rstrip("/")):])
+    return sorted(found)
 
 
 def parents(paths):
@@ -120,6 +150,8 @@ def bwrap_prefix(isolation, limits, view, sandboxed_dir, launch, writable=(), ch
         cmd += ["--perms", "0755", "--dir", d]
     for host, inside in binds:
         cmd += ["--ro-bind", host, inside]
+    for inside in hidden_paths():
+        cmd += ["--perms", "0555", "--tmpfs", inside]
     for d in writable:
         cmd += ["--bind", str(d), str(d)]
     cmd += ["--chdir", chdir, "--clearenv"]

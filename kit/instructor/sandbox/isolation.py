@@ -2,7 +2,8 @@
 
 Isolation modes (kit.instructor.sandbox.box starts them):
 - "bwrap": no network, own pid/ipc/uts/cgroup namespaces, a read-only view
-  of only the system directories, the Python installation, the executor and
+  of only the system directories, the Python installation (less the kit's own packages when they are
+  pip-installed in it: kit.instructor.sandbox.commands.hidden_paths), the executor and
   this submission's kit (the pristine release with the student's files bound
   over it, at /kit), a size-limited private /tmp. When the grader runs as
   root the sandbox runs as a real unprivileged host uid, its own while it runs
