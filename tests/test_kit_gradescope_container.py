@@ -133,6 +133,9 @@ def image(mirrors):
     assert f"downloading CIFAR-10 from {MIRROR.as_uri()}" in proc.stdout
     batches = data / "cifar-10-batches-py"
     assert (batches / "data_batch_5").is_file() and (batches / ".cache").is_dir()
+    # The notebooks' reference run is made once, here, not for each submission.
+    assert "kept the reference runs of 1 notebook(s)" in proc.stdout, proc.stdout
+    assert stat.S_IMODE((source / "kit-references.pickle").stat().st_mode) == 0o600
     assert all(stat.S_IMODE(p.stat().st_mode) & 0o004 for p in [batches, *batches.rglob("*")])
     yield SimpleNamespace(base=base, source=source, md5=md5, venv=venv)
     shutil.rmtree(base, ignore_errors=True)
@@ -191,6 +194,8 @@ def test_a_correct_submission_gets_every_point_notebooks_included(image):
     assert any(t["name"].startswith("two_layer_net.ipynb: ") for t in results["tests"])
     assert (f"bubblewrap cannot start in this container ({BWRAP_FAILS}): grading in the single-use "
             f"container mode") in proc.stdout
+    assert "reference runs of two_layer_net.ipynb: made before" in proc.stdout
+    assert "reference run of two_layer_net.ipynb on" not in proc.stdout   # not again for this submission
     line = isolation_line(proc, results)
     assert line.startswith("container (Gradescope's single-use container, where bubblewrap cannot start): "
                            "student code as an unprivileged host uid that cannot read the bundle")

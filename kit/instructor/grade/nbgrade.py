@@ -40,6 +40,7 @@ For each submitted notebook (grade_notebook):
 """
 import json
 import os
+import pickle
 import re
 import resource
 import shutil
@@ -210,6 +211,37 @@ def prepare_notebooks(source, data_dir, nb_timeout=None, log=print, scratch=None
             sanitize=str(sanitize) if sanitize.is_file() else None, models=models))
         log(f"  {len(graded_checks)} graded cells, {graded[-1].max_score:g} points; the reference run used "
             f"{seconds:.0f} s of CPU" + (f" and saved {', '.join(models)}" if models else ""))
+    return graded
+
+
+def save_references(graded, path):
+    """
+    Keep the reference runs of prepare_notebooks in the file `path`, readable by its owner only.
+
+    They hold the expected outputs: the file must stay out of student code's reach.
+    """
+    from cs231n._atomic import atomic_write
+
+    atomic_write(path, lambda f: pickle.dump(list(graded), f))
+    os.chmod(path, 0o600)
+
+
+def load_references(path, nb_timeout=None):
+    """
+    The GradedNotebooks saved by save_references (a trusted file: the grader's own).
+
+    Raises:
+    - NotebookSetupError when the file cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            graded = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError) as err:
+        raise NotebookSetupError(f"the reference runs saved in {path} cannot be read ({type(err).__name__}: "
+                                 f"{err}); make them again") from None
+    for gnb in graded:
+        if nb_timeout:
+            gnb.cpu_limit = float(nb_timeout)
     return graded
 
 

@@ -144,7 +144,7 @@ def preflight(release_dir, isolation, limits, work_root, sandboxed_dir=None, log
 
 
 def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed_dir=None, data=None,
-            nb_timeout=None, log=print):
+            nb_timeout=None, log=print, references=None):
     """
     Release the kit privately, read the checks, run them on the reference, and start a sandbox.
 
@@ -153,6 +153,8 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     - work_root: The run's private folder (the release goes there).
     - limits, isolation, retries, sandboxed_dir: As for kit.instructor.grade.run.grade.
     - data, nb_timeout: A CIFAR-10 folder, to grade the notebooks too; their CPU limit.
+    - references: A file of the notebooks' reference runs on `data` (nbgrade.save_references), made
+      once beforehand (the Gradescope image does it when it is built); default: run them now.
 
     Returns:
     - A Setup.
@@ -187,7 +189,12 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     graded_notebooks = []
     if data:
         try:
-            graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log, scratch=work_root)
+            if references is not None:   # reference runs made earlier on this data (nbgrade.save_references)
+                graded_notebooks = nbgrade.load_references(references, nb_timeout)
+                log(f"reference runs of {', '.join(Path(g.rel).name for g in graded_notebooks)}: made before "
+                    f"(in {references})")
+            else:
+                graded_notebooks = nbgrade.prepare_notebooks(source, data, nb_timeout, log=log, scratch=work_root)
             for gnb in graded_notebooks:
                 confirm_reference(gnb, source, release_dir, isolation, limits, work_root, sandboxed_dir,
                                   data, nb_timeout, log)

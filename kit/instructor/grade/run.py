@@ -125,7 +125,7 @@ class _Interrupts:
 def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None, force=False,
           retry_errors=False, limits=None, isolation="auto", bwrap=None, dedupe=True, retries=RETRIES,
           log=print, handle_sigint=False, sandboxed_dir=None, data=None, nb_timeout=None, data_url=None,
-          data_md5=None, worker_wait=None):
+          data_md5=None, worker_wait=None, references=None):
     """
     Grade every <student>.zip in `submissions` into `out`.
 
@@ -146,6 +146,8 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     - data_url, data_md5: With scheduler and data, where a Dask worker without a copy of `data`
       fetches its archive, and that archive's MD5 (kit.instructor.grade.dataset).
     - worker_wait: With scheduler, seconds with no worker after which the run stops (default 60).
+    - references: With data, a file of the notebooks' reference runs made beforehand
+      (kit.instructor.grade.nbgrade.save_references); default: they run first.
 
     Returns:
     - A GradeRun.
@@ -204,7 +206,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     umask = os.umask(0o077) if iso.mode in ("rlimits", "container") else None
     try:
         setup = prepare(source or SOURCE, checks_dir or CHECKS, private, limits, iso, retries, sandboxed_dir,
-                        data=data, nb_timeout=nb_timeout, log=log)
+                        data=data, nb_timeout=nb_timeout, log=log, references=references)
         run.isolation = setup.isolation.describe()  # with what the preflight found (the network)
         if interrupts.stop.is_set():
             raise KeyboardInterrupt

@@ -1,6 +1,13 @@
 """What run_autograder runs on Gradescope: grade /autograder/submission with `kit grade`'s code.
 
     python -B -m kit.instructor.gradescope.autograder --root /autograder     (from /autograder/source)
+    python -B -m kit.instructor.gradescope.autograder --prepare --root /autograder   (setup.sh, once)
+
+Once, when Gradescope builds the image (setup.sh, --prepare): the notebooks'
+reference run on the bundle's CIFAR-10 (the whole notebook with its tuning:
+minutes on the full data), kept in /autograder/source/REFERENCES, which
+protect() makes root-only with the rest of the bundle. Each submission then
+only confirms the reference in the sandbox (seconds) instead of running it again.
 
 For each submission, in a fresh container:
 1. protect the bundle: /autograder/source and everything in it owned by root and
@@ -51,6 +58,7 @@ from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits
 from kit.student.files import allowed_files
 
 ROOT = "/autograder"
+REFERENCES = "kit-references.pickle"   # in the bundle's folder: the notebooks' reference runs (--prepare)
 ROOT_ENV = "KIT_AUTOGRADER_ROOT"
 STUDENT = "submission"
 READABLE = "kit/sandboxed"       # the only part of the bundle the sandbox's uid may read
@@ -315,9 +323,13 @@ def run(root=ROOT):
             log(f"autograder failure: {err}")
             return 2
         log(f"submission: {upload}" + "".join(f"\n  {n}" for n in notes))
+        references = source / REFERENCES if data and (source / REFERENCES).is_file() else None
+        if data and references is None:
+            log(f"notebooks: no {REFERENCES} from setup.sh: the reference run is made now, for this submission")
         try:
             graded = grade(subs, out, source=source, jobs=1, limits=settings["limits"], isolation=isolation,
-                           bwrap=settings.get("bwrap"), log=log, data=data, nb_timeout=settings["nb_timeout"])
+                           bwrap=settings.get("bwrap"), log=log, data=data, nb_timeout=settings["nb_timeout"],
+                           references=references)
         except IsolationUnavailable as err:
             log(f"autograder failure: {err}" + (f"\n{ISOLATION_HINT}" if isolation == "bwrap" else ""))
             return 2
@@ -343,13 +355,41 @@ def run(root=ROOT):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def prepare_references(root=ROOT):
+    """
+    Run the notebooks' reference solution once on the bundle's CIFAR-10 and keep it (setup.sh).
+
+    Returns:
+    - The exit status: 0 done (or nothing to do: the bundle has no data), 2 it failed (printed).
+    """
+    from kit.instructor.grade import nbgrade
+
+    source = Path(root) / "source"
+    try:
+        settings = load_config(source)
+        data = data_folder(settings)
+        if data is None:
+            log("notebooks: the bundle has no data_url, no reference run to prepare")
+            return 0
+        with tempfile.TemporaryDirectory(prefix="kit-references-") as scratch:
+            graded = nbgrade.prepare_notebooks(source, data, settings["nb_timeout"], log=log, scratch=scratch)
+        nbgrade.save_references(graded, source / REFERENCES)
+    except (CannotGrade, nbgrade.NotebookSetupError) as err:
+        log(f"the notebooks' reference run failed: {err}")
+        return 2
+    log(f"kept the reference runs of {len(graded)} notebook(s) in {source / REFERENCES} (root-only when grading)")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m kit.instructor.gradescope.autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=os.environ.get(ROOT_ENV, ROOT),
                         help=f"the Gradescope root (default ${ROOT_ENV} or {ROOT})")
+    parser.add_argument("--prepare", action="store_true",
+                        help="make the notebooks' reference run once (setup.sh does, when the image is built)")
     args = parser.parse_args(argv)
-    return run(args.root)
+    return prepare_references(args.root) if args.prepare else run(args.root)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ if [ -n "$DATA_URL" ]; then
         "$DATA_DIR/cifar-10-batches-py") || die "the CIFAR-10 data in $DATA_DIR/cifar-10-batches-py cannot be loaded"
     chmod -R a+rX,go-w "$DATA_DIR"
     say "CIFAR-10 ready in $DATA_DIR/cifar-10-batches-py"
+    say "running the notebooks' reference solution once on it (its tuning takes minutes on the full CIFAR-10)"
+    (cd "$SOURCE" && "$VENV/bin/python" -B -m kit.instructor.gradescope.autograder --prepare \
+        --root "$(dirname "$SOURCE")") || die "the notebooks' reference run failed (see above)"
 else
     say "no data_url in gradescope.json: the notebooks will not be graded (code checks only)"
 fi
