@@ -58,7 +58,7 @@ def fingerprint(X, y):
     return zlib.crc32(np.ascontiguousarray(X[::997]).tobytes(), crc)
 
 
-def capture(params, learning_rate, settings, X, y):
+def capture(params, learning_rate, settings, X, y, spare=None):
     """
     The record of a stretch of training that starts now.
 
@@ -68,11 +68,24 @@ def capture(params, learning_rate, settings, X, y):
     - settings: Dict of the other train() settings of the stretch (SETTINGS but learning_rate;
       num_iters is the stretch's length).
     - X, y: The training data of the call.
+    - spare: The params of a record no longer needed (the net's previous one): arrays of the
+      same shape and dtype are copied into, so that training in many calls (cs231n.tuning's
+      chunks) allocates no new array as large as W1 for each.
 
     Returns:
     - A dict: params, rng (NumPy's global random state), settings, num_train, dtype, fingerprint.
     """
-    return {"params": {name: np.array(value, copy=True) for name, value in params.items()},
+    spare = spare or {}
+    copies = {}
+    for name, value in params.items():
+        old = spare.get(name)
+        if isinstance(old, np.ndarray) and old.shape == value.shape and old.dtype == value.dtype \
+                and old.flags.writeable:
+            np.copyto(old, value)
+            copies[name] = old
+        else:
+            copies[name] = np.array(value, copy=True)
+    return {"params": copies,
             "rng": np.random.get_state(),
             "settings": dict(settings, learning_rate=float(learning_rate)),
             "num_train": int(X.shape[0]), "dtype": str(X.dtype), "fingerprint": fingerprint(X, y)}

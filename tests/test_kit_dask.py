@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 
@@ -363,7 +364,7 @@ def test_a_worker_never_grades_on_other_data_and_says_what_to_do(instructor_data
 
 # ---------------------------------------------------------------------------- the packed Setup
 
-def test_a_packed_setup_unpacks_with_nothing_of_the_instructors_paths(tmp_path):
+def test_a_packed_setup_unpacks_with_nothing_of_the_instructors_paths(tmp_path, request):
     import pickle
 
     from kit.instructor.grade import portable, remote
@@ -371,8 +372,10 @@ def test_a_packed_setup_unpacks_with_nothing_of_the_instructors_paths(tmp_path):
     from kit.instructor.grade.prepare import CHECKS, SOURCE, prepare
     from kit.instructor.sandbox.isolation import choose_isolation
 
-    mine = tmp_path / "instructor"
-    mine.mkdir()
+    # The run's private folder, as `kit grade` makes it: the sandbox's uid (rlimits) enters it, which
+    # it cannot under pytest's tmp_path (/tmp/pytest-of-root is private).
+    mine = Path(tempfile.mkdtemp(prefix="kit-instructor-"))
+    os.chmod(mine, 0o711)
     setup = prepare(SOURCE, CHECKS, mine, LIMITS, choose_isolation("rlimits"), 0, log=lambda *a: None)
     (mine / "sanitize.cfg").write_text("[x]\nregex: \\d+\nreplace: N\n")
     setup = dataclasses.replace(setup, graded_notebooks=[GradedNotebook(
@@ -382,9 +385,12 @@ def test_a_packed_setup_unpacks_with_nothing_of_the_instructors_paths(tmp_path):
     digest, blob = portable.pack(setup)
     shutil.rmtree(mine)  # a worker has none of it
 
-    theirs = portable.unpack(pickle.loads(blob), tmp_path / "worker", log=lambda *a: None)
+    worker = Path(tempfile.mkdtemp(prefix="kit-worker-"))   # as remote.setup_for makes it
+    os.chmod(worker, 0o711)
+    request.addfinalizer(lambda: shutil.rmtree(worker, ignore_errors=True))
+    theirs = portable.unpack(pickle.loads(blob), worker / "setup", log=lambda *a: None)
     for path in (theirs.release_dir, theirs.work_root, theirs.graded_notebooks[0].sanitize):
-        assert Path(path).is_relative_to(tmp_path / "worker")
+        assert Path(path).is_relative_to(worker)
     assert Path(theirs.graded_notebooks[0].sanitize).read_text() == "[x]\nregex: \\d+\nreplace: N\n"
     assert {p.relative_to(theirs.release_dir): p.read_bytes() for p in Path(theirs.release_dir).rglob("*")
             if p.is_file() and "__pycache__" not in p.parts} == released

@@ -246,7 +246,8 @@ def test_a_sandbox_limit_that_fails_a_cell_is_named_in_the_feedback(graded):
     assert limit in answer["output"]
     assert limit in (graded["out"] / "big_file" / "feedback.md").read_text()
     page = (graded["out"] / "report.html").read_text()
-    row = next(r for r in page.split("<tr>") if "big_file" in r and "answer format" in r)
+    losses = page.split('id="notebook-losses"')[1].split("</table>")[0]
+    row = next(r for r in losses.split("<tr>") if "<td>big_file</td>" in r)
     assert "/tmp or /dev/shm (256 MiB)" in row and 'href="big_file/executed/two_layer_net.html"' in row
 
 

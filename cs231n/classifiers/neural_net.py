@@ -297,6 +297,8 @@ class TwoLayerNet(object):
         # weights it ends on (cs231n.training_record; TwoLayerNet.save writes it).
         record_from = training_record.replay_start(num_iters, iterations_per_epoch)
         record = None
+        # The previous record's arrays are reused for this one: it no longer holds until this call ends.
+        previous, self.training_record = getattr(self, "training_record", None), None
         if snapshot_every is not None:
             recorder = SnapshotRecorder(snapshot_every, max_snapshots)
             recorder.record(0, self.params["W1"])
@@ -305,7 +307,8 @@ class TwoLayerNet(object):
             if it == record_from:
                 record = training_record.capture(self.params, learning_rate, {
                     "learning_rate_decay": learning_rate_decay, "reg": reg,
-                    "num_iters": num_iters - it, "batch_size": batch_size}, X, y)
+                    "num_iters": num_iters - it, "batch_size": batch_size}, X, y,
+                    spare=(previous or {}).get("params"))
             X_batch = None
             y_batch = None
             #########################################################################
@@ -373,8 +376,8 @@ class TwoLayerNet(object):
             if recorder is not None:
                 recorder.offer(it + 1, self.params["W1"], last=it + 1 == num_iters)
 
-        if record is not None:
-            self.training_record = record
+        # A call of 0 iterations changed nothing: the previous record still holds.
+        self.training_record = record if record is not None else previous
         stats = {
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,

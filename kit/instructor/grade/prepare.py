@@ -87,6 +87,8 @@ def confirm_reference(gnb, source, release_dir, isolation, limits, work_root, sa
                       nb_timeout, log):
     """Grade the reference's notebook `gnb` in the sandbox as a submission (nbgrade.confirm_reference)."""
     folder = Path(work_root) / f"reference-{Path(gnb.rel).stem}"
+    folder.mkdir()
+    os.chmod(folder, 0o711)  # as a submission's folder: the sandbox's uid of rlimits/container enters it
     view = KitView(Path(release_dir), data={nbgrade.DATA_MOUNT: Path(data).resolve()})
     for rel in student_files(release_dir):
         if rel.endswith(".py"):
