@@ -7,13 +7,10 @@ brings in every layer function (``affine_forward``, ``relu_backward``,
 along with ``TwoLayerNet``: the course's notebooks rely on it.
 """
 import inspect
-import os
-import zipfile
 
 import numpy as np
 
-from cs231n import layer_utils, layers
-from cs231n._atomic import atomic_write
+from cs231n import _param_file, layer_utils, layers
 from cs231n._validation import positive_int
 from cs231n.layer_utils import affine_relu_backward, affine_relu_forward
 from cs231n.layer_utils import *  # noqa: F401,F403 (re-exported, as the course's fc_net does)
@@ -30,9 +27,8 @@ def _functions_of(module):
 
 __all__ = ["TwoLayerNet"] + _functions_of(layers) + _functions_of(layer_utils)
 
-# What TwoLayerNet.save writes: an .npz archive (no pickle) with these arrays.
-_PARAM_NAMES = ("W1", "b1", "W2", "b2")
-_FORMAT_KEY = "cs231n_format"
+# What TwoLayerNet.save writes (cs231n._param_file): W1, b1, W2, b2 and reg.
+_PARAM_NAMES = _param_file.PARAM_NAMES
 _FORMAT = "cs231n.classifiers.fc_net.TwoLayerNet/1"
 
 
@@ -180,19 +176,7 @@ class TwoLayerNet(object):
         Returns:
         - The path written.
         """
-        missing = [name for name in _PARAM_NAMES if name not in self.params]
-        if missing:
-            raise ValueError(f"TwoLayerNet.save: model.params lacks {', '.join(missing)}; "
-                             f"initialize the model (TwoLayerNet.__init__) before saving it")
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"TwoLayerNet.save: the folder {folder} does not exist; "
-                                    f"create it first or save somewhere else")
-        arrays = {name: np.asarray(self.params[name]) for name in _PARAM_NAMES}
-        arrays["reg"] = np.asarray(float(self.reg))
-        arrays[_FORMAT_KEY] = np.asarray(_FORMAT)
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        path = _param_file.write(path, self.params, {"reg": np.asarray(float(self.reg))}, _FORMAT)
         print(path, "saved.")
         return path
 
@@ -213,38 +197,7 @@ class TwoLayerNet(object):
         Raises FileNotFoundError for a missing file, and ValueError naming the
         file for one that TwoLayerNet.save did not write.
         """
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"TwoLayerNet.load: no file {path!r} (looked in "
-                                    f"{os.path.abspath(path)}); save one with model.save({path!r})")
-        not_ours = (f"TwoLayerNet.load: {path!r} was not written by TwoLayerNet.save "
-                    f"(expected an .npz archive holding W1, b1, W2, b2 and reg)")
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as f:
-                plain_npy = f.read(6) == b"\x93NUMPY"
-            if plain_npy:  # e.g. the course's own save, np.save of a pickled dict
-                raise ValueError(
-                    f"{not_ours}; it is a plain .npy file, such as the course's own save writes "
-                    f"(a pickled dict), and the kit never unpickles files. Save the model again "
-                    f"with model.save({path!r}), or, for a file you trust: "
-                    f"model.params = np.load({path!r}, allow_pickle=True).item()")
-            raise ValueError(f"{not_ours}; save the model with model.save({path!r}) and load that file")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {name: f[name] for name in f.files}
-        except ValueError as e:  # an array that needs pickle, or a damaged archive
-            raise ValueError(f"{not_ours}; it holds something else ({e})") from e
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
-            raise ValueError(f"{not_ours}; it is damaged ({type(e).__name__}: {e})") from e
-        missing = [key for key in _PARAM_NAMES + ("reg", _FORMAT_KEY) if key not in arrays]
-        if missing:
-            raise ValueError(f"{not_ours}; it lacks {', '.join(missing)}")
-        W1, b1, W2, b2 = (arrays[name] for name in _PARAM_NAMES)
-        if (W1.ndim != 2 or b1.shape != (W1.shape[1],) or W2.ndim != 2
-                or W2.shape[0] != W1.shape[1] or b2.shape != (W2.shape[1],)):
-            raise ValueError(f"TwoLayerNet.load: {path!r} holds inconsistent shapes W1 {W1.shape}, "
-                             f"b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}; expected (D, H), (H,), "
-                             f"(H, C), (C,)")
+        arrays = _param_file.read(path, _FORMAT, required=("reg",), holds="W1, b1, W2, b2 and reg")
         self.params = {name: arrays[name].copy() for name in _PARAM_NAMES}
         self.reg = float(arrays["reg"])
         print(path, "loaded.")

@@ -1,11 +1,7 @@
 """The classic two-layer network of the assignment, trained by minibatch SGD."""
-import os
-import zipfile
-
 import numpy as np
 
-from cs231n import training_record
-from cs231n._atomic import atomic_write
+from cs231n import _param_file, training_record
 from cs231n._validation import positive_int
 from cs231n.layers import (
     affine_backward,
@@ -16,10 +12,9 @@ from cs231n.layers import (
 )
 from cs231n.snapshots import SnapshotRecorder
 
-# What TwoLayerNet.save writes: an .npz archive (no pickle) with these arrays, and the
-# training record (cs231n.training_record).
-_PARAM_NAMES = ("W1", "b1", "W2", "b2")
-_FORMAT_KEY = "cs231n_format"
+# What TwoLayerNet.save writes (cs231n._param_file): W1, b1, W2, b2 and the training record
+# (cs231n.training_record).
+_PARAM_NAMES = _param_file.PARAM_NAMES
 _FORMAT = "cs231n.classifiers.neural_net.TwoLayerNet/1"
 
 
@@ -432,20 +427,9 @@ class TwoLayerNet(object):
         Returns:
         - The path written.
         """
-        missing = [name for name in _PARAM_NAMES if name not in self.params]
-        if missing:
-            raise ValueError(f"TwoLayerNet.save: net.params lacks {', '.join(missing)}; "
-                             f"initialize the net (TwoLayerNet.__init__) before saving it")
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"TwoLayerNet.save: the folder {folder} does not exist; "
-                                    f"create it first or save somewhere else")
-        arrays = {name: np.asarray(self.params[name]) for name in _PARAM_NAMES}
-        arrays.update(training_record.to_arrays(getattr(self, "training_record", None)))
-        arrays[_FORMAT_KEY] = np.asarray(_FORMAT)
-        atomic_write(path, lambda f: np.savez(f, **arrays))
-        return path
+        return _param_file.write(path, self.params,
+                                 training_record.to_arrays(getattr(self, "training_record", None)), _FORMAT,
+                                 name="net")
 
     def load(self, path):
         """
@@ -463,27 +447,7 @@ class TwoLayerNet(object):
         Raises FileNotFoundError for a missing file, and ValueError naming the
         file for an empty one or one that TwoLayerNet.save did not write.
         """
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"TwoLayerNet.load: no file {path!r} (looked in "
-                                    f"{os.path.abspath(path)}); save one with net.save({path!r})")
-        not_ours = (f"TwoLayerNet.load: {path!r} was not written by TwoLayerNet.save "
-                    f"(expected an .npz archive holding W1, b1, W2 and b2)")
-        if os.path.getsize(path) == 0:
-            raise ValueError(f"TwoLayerNet.load: {path!r} is empty; save the net with net.save({path!r})")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {name: f[name] for name in f.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise ValueError(f"{not_ours}; it cannot be read ({type(e).__name__}: {e})") from e
-        if not isinstance(arrays, dict) or str(arrays.get(_FORMAT_KEY)) != _FORMAT:
-            raise ValueError(not_ours)
-        W1, b1, W2, b2 = (arrays[name] for name in _PARAM_NAMES)
-        if (W1.ndim != 2 or b1.shape != (W1.shape[1],) or W2.ndim != 2
-                or W2.shape[0] != W1.shape[1] or b2.shape != (W2.shape[1],)):
-            raise ValueError(f"TwoLayerNet.load: {path!r} holds inconsistent shapes W1 {W1.shape}, "
-                             f"b1 {b1.shape}, W2 {W2.shape}, b2 {b2.shape}; expected (D, H), (H,), "
-                             f"(H, C), (C,)")
+        arrays = _param_file.read(path, _FORMAT, name="net")
         self.params = {name: arrays[name].copy() for name in _PARAM_NAMES}
         self.training_record = training_record.from_arrays(arrays)
         return self
