@@ -71,8 +71,9 @@ def make_scratch_kit(dest, plants=(), data_at="kit", extra=None):
     """
     dest = Path(dest)
     for name in COPIED:
+        # Not the nets a run of the notebooks saved here (best_net.npz): a scratch kit starts unrun.
         shutil.copytree(KIT_ROOT / name, dest / name,
-                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.npz", "*.npy"))
     (dest / KIT_INIT).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(KIT_ROOT / KIT_INIT, dest / KIT_INIT)
     if data_at is not None:

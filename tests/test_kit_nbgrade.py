@@ -293,6 +293,7 @@ def test_a_folder_that_is_not_cifar10_is_refused(tmp_path):
             grade(subs, tmp_path / "out", data=tmp_path / "subs", log=lambda *a: None)
 
 
+@needs_bwrap
 def test_a_relative_data_folder_is_taken_from_where_the_command_runs(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -37,7 +37,7 @@ PLANTED_BUGS = {
 # The cells a planted run needs, where running every cell up to the check is slow.
 NEEDED_CELLS = {
     "best_net": ["data = get_CIFAR10_data(", "input_size = 32 * 32 * 3", "best_net = None",
-                 "# Check: best_net"],
+                 "best_net.save('best_net.npz')", "# Check: best_net"],
     "answer format": ["inline_question_answer = ", "# Check: answer format"],
 }
 
