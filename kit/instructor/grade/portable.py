@@ -11,18 +11,15 @@ the same preflight on it. Nothing on the worker points into the instructor's
 checkout; the worker needs only the pip-installed kit, the same version as the
 instructor's (kit_digest: a worker with another one refuses to grade).
 """
-import compileall
 import dataclasses
 import hashlib
 import io
-import os
 import pickle
-import py_compile
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.instructor.grade.prepare import preflight
+from kit.instructor.grade.prepare import preflight, seal_release
 from kit.instructor.sandbox import cgroups as cgroups_mod
 from kit.instructor.sandbox.isolation import Isolation, choose_isolation
 
@@ -89,12 +86,7 @@ def _extract(release, root):
         else:  # Python < 3.10.12 / 3.11.4: the archive is the instructor's own
             tar.extractall(root)
     release_dir = Path(root) / "release"
-    compileall.compile_dir(str(release_dir), quiet=1,
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    for dirpath, _, filenames in os.walk(release_dir):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
+    seal_release(release_dir)
     return release_dir
 
 

@@ -83,6 +83,16 @@ def reference_run(source, notebooks, limits, work_root):
     return run.records
 
 
+def seal_release(release_dir):
+    """Compile the release's Python files (hash-checked .pyc) and make all of it readable by the sandbox's uid."""
+    compileall.compile_dir(str(release_dir), quiet=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    for dirpath, _, filenames in os.walk(release_dir):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+
+
 def confirm_reference(gnb, source, release_dir, isolation, limits, work_root, sandboxed_dir, data,
                       nb_timeout, log):
     """Grade the reference's notebook `gnb` in the sandbox as a submission (nbgrade.confirm_reference)."""
@@ -176,12 +186,7 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
         (release_dir / nbgrade.DATA_MOUNT[len("/kit/"):]).mkdir(parents=True, exist_ok=True)
         for rel in SAVED_MODELS:  # where a submission's saved model is seen (empty when it has none)
             (release_dir / rel).touch()
-    compileall.compile_dir(str(release_dir), quiet=1,
-                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
-    for dirpath, dirnames, filenames in os.walk(release_dir):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
+    seal_release(release_dir)
     paths = sorted(Path(checks_dir).glob("*.ipynb"))
     if not paths:
         raise SetupError(f"no check notebooks in {checks_dir}")
