@@ -104,15 +104,10 @@ class GradedNotebook:
     cpu_limit: float
     sanitize: str = None       # path of the sanitize file, if any
     models: dict = field(default_factory=dict)   # {rel: bytes}: the models the reference run saved
-    graded_seconds: float = 0.0   # CPU seconds of the reference graded in the sandbox (confirm_reference)
 
     @property
     def max_score(self):
         return sum(check.points for check in self.checks)
-
-    def models_of(self, files):
-        """The saved models (relative paths) this notebook's checks load, of those in `files`."""
-        return [rel for rel in self.models if rel in files]
 
     def test_name(self, title):
         """The name of a check cell's test in results.json, e.g. "two_layer_net.ipynb: best_net"."""
@@ -269,7 +264,6 @@ def confirm_reference(gnb, make_sandbox, work, limits, nb_timeout=None, log=prin
             f"({limits.memory_mb} MB of memory, {gnb.cpu_limit:.0f} s of CPU, /tmp of {limits.tmp_mb} MiB); "
             f"correct submissions would lose them too. Nothing was graded.\n{reasons}\n"
             f"Fix the notebook, or raise the limit it hit (--memory-mb, --tmp-mb or --nb-timeout).")
-    gnb.graded_seconds = run.cpu_seconds
     if not nb_timeout:
         gnb.cpu_limit = max(60.0, 3 * run.cpu_seconds)
     log(f"  graded in the sandbox, the reference earns all {gnb.max_score:g} points with {run.cpu_seconds:.0f} s "
