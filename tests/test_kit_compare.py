@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kit.instructor.grade.compare import BadValue, as_array, compare_value, parse_values, score_check
-from kit.instructor.notebooks import as_check
+from kit.student.notebooks import as_check
 from kit.instructor.sandbox.box import CellOutcome
 
 

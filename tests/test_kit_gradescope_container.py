@@ -33,7 +33,7 @@ import pytest
 import kit_fixtures as fx
 import test_kit_gradescope as gs
 from kit.instructor.gradescope.bundle import CONFIG, build, bundle_files
-from kit.instructor.notebooks import checks_in
+from kit.student.notebooks import checks_in
 from kit.instructor.sandbox import reach
 from kit.instructor.sandbox.isolation import locate_bwrap
 

@@ -26,13 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / "kit"
 # Each part of kit/instructor/ and what it may import of the others (besides itself).
 STAGES = {
-    "kit.instructor.notebooks": set(),
     "kit.instructor.pyparse": set(),
     "kit.instructor.sandbox": set(),
-    "kit.instructor.release": {"kit.instructor.notebooks", "kit.instructor.pyparse"},
-    "kit.instructor.grade": {"kit.instructor.notebooks", "kit.instructor.pyparse", "kit.instructor.sandbox",
+    "kit.instructor.release": {"kit.instructor.pyparse"},
+    "kit.instructor.grade": {"kit.instructor.pyparse", "kit.instructor.sandbox",
                              "kit.instructor.release"},
-    "kit.instructor.gradescope": {"kit.instructor.notebooks", "kit.instructor.pyparse", "kit.instructor.sandbox",
+    "kit.instructor.gradescope": {"kit.instructor.pyparse", "kit.instructor.sandbox",
                                   "kit.instructor.release", "kit.instructor.grade"},
 }
 
@@ -76,19 +75,19 @@ def write(root, rel, text=""):
 
 @pytest.mark.parametrize("plant, rule", [
     (("kit/student/collect.py", "from kit.instructor.grade import report\n"), "shipped or sandboxed"),
-    (("kit/sandboxed/executor.py", "def f():\n    import kit.instructor.notebooks\n"), "shipped or sandboxed"),
+    (("kit/sandboxed/executor.py", "def f():\n    import kit.instructor.grade.report\n"), "shipped or sandboxed"),
     (("kit/sandboxed/launch.py", "from kit.student import files\n"), "stand alone"),
     (("kit/instructor/release/student_kit.py", "from kit.instructor.grade.report import SCORED\n"),
      "comes after it"),
     (("kit/instructor/sandbox/box.py", "from kit.instructor.grade import report\n"), "comes after it"),
-    (("kit/instructor/notebooks.py", "from kit.instructor.sandbox import box\n"), "comes after it"),
+    (("kit/student/notebooks.py", "from kit.instructor.sandbox import box\n"), "shipped or sandboxed"),
 ])
 def test_the_rules_catch_a_planted_breach(tmp_path, plant, rule):
     for rel in ("kit/__init__.py", "kit/student/__init__.py", "kit/instructor/__init__.py",
                 "kit/instructor/grade/__init__.py", "kit/instructor/grade/report.py",
                 "kit/instructor/sandbox/__init__.py", "kit/instructor/sandbox/box.py",
                 "kit/instructor/release/__init__.py", "kit/instructor/release/student_kit.py",
-                "kit/instructor/notebooks.py", "kit/student/files.py", "kit/student/collect.py",
+                "kit/student/notebooks.py", "kit/student/files.py", "kit/student/collect.py",
                 "kit/sandboxed/executor.py", "kit/sandboxed/launch.py"):
         write(tmp_path, rel)
     write(tmp_path, *plant)

@@ -1,4 +1,4 @@
-"""kit.instructor.notebooks: the one reader of cells and check metadata, and its visibility rules in every stage."""
+"""kit.student.notebooks: the one reader of cells and check metadata, and its visibility rules in every stage."""
 import json
 
 import nbformat
@@ -8,7 +8,7 @@ import pytest
 from kit.instructor.grade.checkrun import CheckNotebook
 from kit.instructor.grade.compare import compare_value
 from kit.instructor.gradescope.bundle import check_visibilities
-from kit.instructor.notebooks import HIDDEN, VISIBILITIES, Check, checks, is_hidden, plain_cells, run_order
+from kit.student.notebooks import HIDDEN, VISIBILITIES, Check, checks, is_hidden, plain_cells, run_order
 from kit.instructor.release.manifest import CHECKS_DIR
 from kit.instructor.release.student_kit import graded_table
 from nbval_run import KIT_ROOT

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.instructor.notebooks import checks, is_code, is_setup, plain_cells, run_order
+from kit.student.notebooks import checks, is_code, is_setup, plain_cells, run_order
 from kit.instructor.sandbox.box import GraderFailure
 
 
@@ -25,7 +25,7 @@ from kit.instructor.sandbox.box import GraderFailure
 class CheckNotebook:
     """A check notebook, read once from the instructor's checks folder (trusted)."""
     name: str
-    cells: list     # plain cells (kit.instructor.notebooks.plain_cells)
+    cells: list     # plain cells (kit.student.notebooks.plain_cells)
 
     @classmethod
     def read(cls, path):

@@ -4,7 +4,7 @@ Nothing here runs in a sandbox or imports student code. A submission's values
 come from the sandbox (untrusted data: only plain numbers are read, with
 bounded sizes and shapes); the expected ones from running the same check
 cells on the instructor's reference code. A check's metadata (read by
-kit.instructor.notebooks, which describes "check", "points", "visibility" and
+kit.student.notebooks, which describes "check", "points", "visibility" and
 "exercises") also holds its scoring rules:
 
 - "values": the keys that are scored (default: every key the reference emits);
@@ -146,7 +146,7 @@ def score_check(check, record, expected_record, explain=lambda text: text):
     Score one check cell.
 
     Inputs:
-    - check: The check (kit.instructor.notebooks.Check); its metadata holds the rules.
+    - check: The check (kit.student.notebooks.Check); its metadata holds the rules.
     - record / expected_record: The CellOutcome (kit.instructor.sandbox.box) of the
       submission and of the reference (None when the cell did not run).
     - explain: Rewrites error text for the student (e.g. line numbers of their file).

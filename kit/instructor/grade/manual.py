@@ -1,14 +1,14 @@
 """Gather inline-question answers and their free-text explanations for manual grading.
 
 Submitted notebooks are untrusted data: they are parsed as JSON (any shape is
-tolerated, see kit.instructor.notebooks), and answers are read with
+tolerated, see kit.student.notebooks), and answers are read with
 `ast.literal_eval`, never executed.
 """
 import ast
 import json
 from pathlib import Path
 
-from kit.instructor.notebooks import plain_cells
+from kit.student.notebooks import plain_cells
 from kit.instructor.release.student_notebook import is_inline_question
 from kit.instructor.pyparse import parse
 

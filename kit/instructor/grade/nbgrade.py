@@ -56,7 +56,8 @@ import nbformat
 
 from kit.instructor.grade.compare import CheckResult
 from kit.instructor.grade.nbval_plugin import CONFIG_VARIABLE
-from kit.instructor.notebooks import check_title, checks_in, is_code, is_solution, plain_cells
+from kit.student.notebooks import check_title, checks_in
+from kit.student.restore import restore, solution_ids
 from kit.instructor.sandbox.box import HARD_WALL_FACTOR, GraderFailure
 from kit.student.files import SAVED_MODELS
 
@@ -65,7 +66,6 @@ BATCHES = ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch", "batches.m
 KIT_ROOT = Path(__file__).resolve().parents[3]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_FEEDBACK = 2500
-SKIP_TAG = "skip-when-grading"
 
 
 @dataclass
@@ -98,7 +98,7 @@ class GradedNotebook:
     """A notebook the grader runs for every submission (prepared once per run)."""
     rel: str                   # e.g. "notebooks/two_layer_net.ipynb"
     reference: dict            # the instructor's notebook with the reference run's outputs (JSON)
-    checks: list               # [Check] of the check cells with points (kit.instructor.notebooks)
+    checks: list               # [Check] of the check cells with points (kit.student.notebooks)
     solution_ids: list         # [(cell index, cell id)] of the solution cells
     reference_seconds: float   # CPU seconds of the reference run
     cpu_limit: float
@@ -138,11 +138,6 @@ def verify_data(folder):
     if Xtr.shape[1:] != (32, 32, 3) or len(Xtr) != len(Ytr) or len(Xte) != len(Yte) or len(Xtr) == 0:
         raise DataError(f"--data {folder}: unexpected shapes {Xtr.shape} / {Xte.shape}")
     return len(Xtr), len(Xte)
-
-
-def _solution_ids(cells):
-    """[(cell index, cell id)] of the solution code cells."""
-    return [(i, cell["id"]) for i, cell in enumerate(cells) if is_code(cell) and is_solution(cell)]
 
 
 def run_reference(path, data_dir, scratch, timeout=3600):
@@ -201,7 +196,7 @@ def prepare_notebooks(source, data_dir, nb_timeout=None, log=print, scratch=None
         sanitize = source / "notebooks" / "sanitize.cfg"
         graded.append(GradedNotebook(
             rel=path.relative_to(source).as_posix(), reference=json.loads(nbformat.writes(executed)),
-            checks=graded_checks, solution_ids=_solution_ids(cells), reference_seconds=seconds,
+            checks=graded_checks, solution_ids=solution_ids(cells), reference_seconds=seconds,
             cpu_limit=float(nb_timeout) if nb_timeout else max(60.0, 3 * seconds),
             sanitize=str(sanitize) if sanitize.is_file() else None, models=models))
         log(f"  {len(graded_checks)} graded cells, {graded[-1].max_score:g} points; the reference run used "
@@ -273,7 +268,7 @@ def confirm_reference(gnb, make_sandbox, work, limits, nb_timeout=None, log=prin
 
 def build_notebook(gnb, submitted):
     """
-    The notebook to run for one submission, and what was restored.
+    The notebook to run for one submission, and what was restored (kit.student.restore).
 
     Inputs:
     - gnb: The GradedNotebook.
@@ -282,32 +277,7 @@ def build_notebook(gnb, submitted):
     Returns:
     - (notebook JSON dict, feedback lines)
     """
-    cells = plain_cells(submitted)
-    by_id = {c["id"]: c for c in cells if c["id"]}
-    student_solutions = [c for c in cells if is_code(c) and is_solution(c)]
-    nb = json.loads(json.dumps(gnb.reference))
-    solution_index = {i for i, _ in gnb.solution_ids}
-    skipped = _skip_when_grading(nb)
-    restored, missing = [], 0
-    for k, (i, cell_id) in enumerate(gnb.solution_ids):
-        mine = by_id.get(cell_id) if cell_id in by_id else (
-            student_solutions[k] if k < len(student_solutions) else None)
-        cell = nb["cells"][i]
-        if i in skipped:
-            continue
-        if mine is None:
-            missing += 1
-            cell["source"] = ""
-        else:
-            cell["source"] = mine["source"]
-        cell["outputs"], cell["execution_count"] = [], None
-    for i, cell in enumerate(nb["cells"]):
-        if i in solution_index or i in skipped or cell.get("cell_type") != "code":
-            continue
-        mine = by_id.get(cell.get("id"))
-        reference_source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        if mine is not None and mine["source"].strip() != reference_source.strip():
-            restored.append(check_title(reference_source) or f"cell {i}")
+    nb, restored, missing = restore(gnb.reference, submitted, gnb.solution_ids)
     lines = []
     if restored:
         shown = ", ".join(f"'{t}'" for t in restored[:8]) + (" ..." if len(restored) > 8 else "")
@@ -316,24 +286,6 @@ def build_notebook(gnb, submitted):
     if missing:
         lines.append(f"{gnb.rel}: {missing} of your solution cell(s) were not found (deleted?); they ran empty")
     return nb, lines
-
-
-def _skip_when_grading(nb):
-    """
-    Give the cells tagged SKIP_TAG their grading source (metadata "grading_source"), in place.
-
-    Returns:
-    - The indices of those cells.
-    """
-    skipped = set()
-    for i, cell in enumerate(nb["cells"]):
-        meta = cell.get("metadata") or {}
-        if cell.get("cell_type") == "code" and SKIP_TAG in (meta.get("tags") or []):
-            cell["source"] = meta.get("grading_source") or "# (not run by the grader)\n"
-            cell["outputs"], cell["execution_count"] = [], None
-            meta["tags"] = list(meta["tags"]) + ["nbval-ignore-output"]
-            skipped.add(i)
-    return skipped
 
 
 def _small_tmpfs(folder):

@@ -22,7 +22,7 @@ import nbformat
 
 from kit.instructor.grade import nbgrade
 from kit.instructor.grade.checkrun import CheckNotebook, run_checks
-from kit.instructor.notebooks import as_check, checks_in, is_check
+from kit.student.notebooks import as_check, checks_in, is_check
 from kit.instructor.release.student_kit import release
 from kit.instructor.sandbox.box import GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView

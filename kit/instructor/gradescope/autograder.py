@@ -53,7 +53,7 @@ from kit.instructor.grade.prepare import SetupError
 from kit.instructor.grade.run import grade
 from kit.instructor.gradescope.bundle import CONFIG
 from kit.instructor.gradescope.container import isolation_here
-from kit.instructor.notebooks import VISIBILITIES
+from kit.student.notebooks import VISIBILITIES
 from kit.instructor.sandbox.isolation import IsolationUnavailable, Limits
 from kit.student.files import allowed_files
 

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from cs231n._atomic import atomic_write
-from kit.instructor.notebooks import VISIBILITIES, checks_in
+from kit.student.notebooks import VISIBILITIES, checks_in
 from kit.instructor.release.manifest import CHECKS_DIR, SHIPPED, STUDENT_ROOT, matching_files
 from kit.instructor.sandbox.isolation import Limits
 

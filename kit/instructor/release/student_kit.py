@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from kit.instructor.notebooks import checks_in
+from kit.student.notebooks import checks_in
 from kit.instructor.release.leaks import find_leaks
 from kit.instructor.release.manifest import CHECKS_DIR, MAKEFILE_CUT, shipped_sources, student_root_files
 from kit.instructor.release.student_notebook import release_notebook

@@ -20,7 +20,7 @@ import warnings
 
 from nbval.plugin import find_comment_markers, find_metadata_tags
 
-from kit.instructor.notebooks import cell_metadata, cell_source, cell_tags, is_hidden_cell
+from kit.student.notebooks import cell_metadata, cell_source, cell_tags, is_hidden_cell
 from kit.instructor.pyparse import parse
 from kit.student.regions import find_regions, has_regions, stub_regions
 
