@@ -1,6 +1,6 @@
-"""Command line: python -m kit {release,collect,grade,report,gradescope} ...
+"""Command line: python -m kit {release,check,collect,grade,report,gradescope} ...
 
-The student kit ships only `collect` (kit/student/); the other commands are
+The student kit ships only `check` and `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
 """
 import argparse
@@ -8,7 +8,8 @@ import importlib
 import importlib.util
 import sys
 
-COMMANDS = {"release": "kit.instructor.release.student_kit", "collect": "kit.student.collect",
+COMMANDS = {"release": "kit.instructor.release.student_kit", "check": "kit.student.check",
+            "collect": "kit.student.collect",
             "grade": "kit.instructor.grade.run", "report": "kit.instructor.grade.classreport",
             "gradescope": "kit.instructor.gradescope.bundle"}
 
@@ -28,9 +29,19 @@ def main(argv=None):
     p.add_argument("dir", help="destination directory (must not exist or be empty)")
     p.add_argument("--source", default=None, help="instructor source root (default: current directory)")
 
+    p = sub.add_parser("check", help="run your notebooks on your current code against the reference outputs "
+                                     "(student; `make test`)")
+    p.add_argument("notebooks", nargs="*", help="only these notebooks, e.g. two_layer_net (default: all, and the "
+                                                "more checks)")
+    p.add_argument("--root", default=".", help="kit root (default: current directory)")
+
     p = sub.add_parser("collect", help="check your notebooks and code, write submission.zip (student)")
     p.add_argument("--root", default=".", help="kit root (default: current directory)")
     p.add_argument("--output", default="submission.zip", help="zip to write (default: submission.zip)")
+    p.add_argument("--partial", action="store_true",
+                   help="write the zip even when checks fail or cells were not run (unfinished work)")
+    p.add_argument("--no-check", action="store_true",
+                   help="do not run the self-check first (only that the notebooks were run and the code imports)")
 
     p = sub.add_parser("grade", help="autograde a directory of <student>.zip (instructor)")
     p.add_argument("submissions", help="directory holding one <student>.zip per student")
@@ -95,7 +106,7 @@ def main(argv=None):
     module = COMMANDS[args.command]
     if not _available(module):
         print(f"`python -m kit {args.command}` is an instructor command; the student kit has only "
-              f"`python -m kit collect`.", file=sys.stderr)
+              f"`python -m kit check` and `python -m kit collect`.", file=sys.stderr)
         return 2
     return importlib.import_module(module).main(args)
 

@@ -5,11 +5,18 @@ Checks, in order:
    count and no error output;
 2. each file holding your code parses (a syntax error is named with its file
    and line) and imports, in a fresh Python process;
+3. the self-check (`python -m kit check`, kit.student.check) passes: your
+   notebooks run again on your current code, against the reference outputs,
+   so that code changed after the notebook was saved is checked too
+   (`--no-check` skips it);
 then writes submission.zip with exactly the files you may change (the `.py`
-files holding your code regions, and the notebooks), paths relative to the
-kit root. It also warns (without refusing) when you changed files or lines
-that are not graded: the grader takes only the code between the START / END
-lines of each region, and the original of every other file.
+files holding your code regions, the notebooks, the saved best_net), paths
+relative to the kit root. With `--partial` it writes the zip even when a
+check fails or a cell was not run (work that is not finished), and says what
+the grader will find. It also warns (without refusing) when you changed files
+or lines that are not graded (the grader takes only the code between the
+START / END lines of each region, and the original of every other file), when
+the tuned net is missing, and when an inline question is not answered yet.
 """
 import ast
 import json
@@ -18,7 +25,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from kit.student.check import REFERENCE_DIR, CheckError, run_check
 from kit.student.files import SAVED_MODELS, changed_files, student_files, student_modules
+from kit.student.notebooks import ANSWER_STUB, EXPLANATION_PLACEHOLDER, check_title, plain_cells
 
 NOTEBOOK_FOR_MODEL = {"notebooks/best_net.npz": "notebooks/two_layer_net.ipynb"}
 
@@ -98,6 +107,50 @@ def missing_models(root):
             for rel in SAVED_MODELS if not (Path(root) / rel).is_file()]
 
 
+def unanswered_questions(root):
+    """
+    A warning for each inline question of the notebooks still as the kit gave it.
+
+    The questions are found in the reference copies of the notebooks (kit/student/reference/):
+    answer cells holding ANSWER_STUB, explanation cells holding EXPLANATION_PLACEHOLDER; the
+    student's cell of the same id (else the same position) is unanswered while it still holds them.
+    """
+    root = Path(root)
+    found = []
+    for ref in sorted((root / REFERENCE_DIR).glob("*.ipynb")):
+        try:
+            ref_cells = plain_cells(json.loads(ref.read_text(encoding="utf-8")))
+            mine = plain_cells(json.loads((root / "notebooks" / ref.name).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+        by_id = {c["id"]: c for c in mine if c["id"]}
+        for i, cell in enumerate(ref_cells):
+            stub = ANSWER_STUB in cell["source"] or EXPLANATION_PLACEHOLDER in cell["source"]
+            if not stub:
+                continue
+            own = by_id.get(cell["id"]) or (mine[i] if i < len(mine) else None)
+            if own is None or ANSWER_STUB in own["source"] or EXPLANATION_PLACEHOLDER in own["source"]:
+                what = "explanation" if cell["cell_type"] == "markdown" else f"answer ({check_title(cell['source'])})"
+                found.append(f"warning: notebooks/{ref.name}: an inline question's {what} is not written yet "
+                             f"(it still reads {EXPLANATION_PLACEHOLDER if cell['cell_type'] == 'markdown' else 'None'})"
+                             f"; inline questions are graded by hand")
+    return found
+
+
+def self_check_problems(root):
+    """The checks `python -m kit check` fails on the current code, one line each (it prints as it runs)."""
+    print("Running the self-check (python -m kit check) on your current code; this takes a minute ...",
+          flush=True)
+    try:
+        status, results = run_check(root)
+    except CheckError as err:
+        return [str(err)]
+    failed = [r for r in results if r["status"] == "failed"]
+    if status != 0 and not failed:
+        return ["the self-check did not finish; run `python -m kit check` to see why"]
+    return [f"{r['notebook']}: '{r['check']}' fails: {r['message'].splitlines()[0][:300]}" for r in failed]
+
+
 def write_zip(root, output):
     files = student_files(root)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -106,9 +159,13 @@ def write_zip(root, output):
     return files
 
 
-def collect(root=".", output="submission.zip"):
+def collect(root=".", output="submission.zip", check=True, partial=False):
     """
     Check the kit at `root` and write the submission zip.
+
+    Inputs:
+    - check: Also run the self-check (kit.student.check) and refuse when a check fails.
+    - partial: Write the zip even when something fails (listed as warnings).
 
     Returns:
     - (ok, messages): ok is False when a check failed (no zip is written then).
@@ -118,21 +175,29 @@ def collect(root=".", output="submission.zip"):
         return False, [f"{root} is not the kit's root (no notebooks/ or cs231n/); run from the kit's root"]
     problems = []
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
-        problems += notebook_problems(nb, root)
+        if not nb.name.startswith("."):
+            problems += notebook_problems(nb, root)
     syntax = syntax_problems(root)
     problems += syntax or import_problems(root)
-    warnings = change_warnings(root) + missing_models(root)
-    if problems:
+    if check and not syntax:
+        problems += self_check_problems(root)
+    warnings = change_warnings(root) + missing_models(root) + unanswered_questions(root)
+    if problems and not partial:
         return False, problems + warnings + [
-            "Fix these, run all the cells of each notebook, save it, and collect again."]
+            "Fix these, run all the cells of each notebook, save it, and collect again; or, to hand in "
+            "unfinished work as it is, `python -m kit collect --partial`."]
+    if problems:
+        warnings = [f"not finished: {p}" for p in problems] + warnings
     output = Path(output)
     if not output.is_absolute():
         output = root / output
     files = write_zip(root, output)
-    return True, warnings + [f"wrote {output} with {len(files)} files:"] + [f"  {f}" for f in files]
+    return True, warnings + [f"wrote {output} with {len(files)} files" + (
+        " (partial work: the grader gives points for what passes)" if problems else "") + ":"] + [
+        f"  {f}" for f in files]
 
 
 def main(args):
-    ok, messages = collect(args.root, args.output)
+    ok, messages = collect(args.root, args.output, check=not args.no_check, partial=args.partial)
     print("\n".join(messages), file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

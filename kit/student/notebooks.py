@@ -32,6 +32,10 @@ from pathlib import Path
 import nbformat
 
 MAX_SOURCE = 1_000_000
+# What the student version of an inline question holds until it is answered
+# (kit.instructor.release.student_notebook writes them; collect looks for them).
+EXPLANATION_PLACEHOLDER = "*Fill this in.*"
+ANSWER_STUB = " = None  # TODO: your answer"
 CHECK_PREFIX = "# Check:"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")   # Gradescope's values
 HIDDEN = ("hidden", "after_published")

@@ -10,6 +10,7 @@ failed release leaves nothing behind.
 """
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +21,9 @@ from kit.student.notebooks import checks_in
 from kit.instructor.release.leaks import find_leaks
 from kit.instructor.release.manifest import CHECKS_DIR, MAKEFILE_CUT, shipped_sources, student_root_files
 from kit.instructor.release.student_notebook import release_notebook
+from kit.student.check import REFERENCE_DIR
 from kit.student.files import RELEASED, write_released
+from kit.student.more_checks import EXPECTED
 from kit.student.regions import has_regions, stub_regions
 
 
@@ -71,7 +74,14 @@ def _write_kit(src, out):
         source, target = src / rel, out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if rel.endswith(".ipynb"):
-            nbformat.write(release_notebook(nbformat.read(source, as_version=4)), target)
+            released = release_notebook(nbformat.read(source, as_version=4))
+            nbformat.write(released, target)
+            # The self-check's copy (kit.student.check): the notebook as released, with the reference
+            # outputs, whatever the student's file holds later.
+            reference = out / REFERENCE_DIR / Path(rel).name
+            reference.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(released, reference)
+            written.append(reference.relative_to(out).as_posix())
         else:
             target.write_text(release_text(rel, source.read_text(encoding="utf-8")), encoding="utf-8")
         shutil.copymode(source, target)
@@ -84,8 +94,23 @@ def _write_kit(src, out):
             text = text.replace(GRADED_TABLE, graded_table(src))
         target.write_text(text, encoding="utf-8")
         written.append(rel)
+    written.append(write_expected(src, out))
     write_released(out, written)
     return sorted(written + [RELEASED])
+
+
+def write_expected(src, out):
+    """
+    Write the expected values of the self-check's more checks (kit.student.more_checks), computed by
+    the reference solution of `src` in a fresh Python process; returns their kit path.
+    """
+    target = out / EXPECTED.relative_to(EXPECTED.parents[3])
+    proc = subprocess.run([sys.executable, "-m", "kit.student.more_checks", "--write", str(target)], cwd=src,
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise ReleaseError(f"the reference solution of {src} fails the self-check's more checks "
+                           f"(kit/student/more_checks.py):\n{proc.stderr[-2000:]}")
+    return target.relative_to(out).as_posix()
 
 
 def release(src, dest, check=True):

@@ -20,11 +20,11 @@ import warnings
 
 from nbval.plugin import find_comment_markers, find_metadata_tags
 
-from kit.student.notebooks import cell_metadata, cell_source, cell_tags, is_hidden_cell
+from kit.student.notebooks import (ANSWER_STUB, EXPLANATION_PLACEHOLDER, cell_metadata, cell_source, cell_tags,
+                                   is_hidden_cell)
 from kit.instructor.pyparse import parse
 from kit.student.regions import find_regions, has_regions, stub_regions
 
-EXPLANATION_PLACEHOLDER = "*Fill this in.*"
 ANSWER_LABEL = re.compile(r"^\s*(\*\*[^*\n]+\*\*|\$\\color\{[^}]*\}\{\\textit [^}]*\}\$)")
 
 
@@ -69,7 +69,7 @@ def stub_solution_source(source):
     if tree is not None:
         for node in tree.body:
             if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-                body.append(" = ".join(t.id for t in node.targets) + " = None  # TODO: your answer")
+                body.append(" = ".join(t.id for t in node.targets) + ANSWER_STUB)
     if not body:
         body = ["# TODO: write your code here.", "pass"]
     return "\n".join(head + body)

@@ -1,0 +1,193 @@
+"""The pytest plugin of `python -m kit check`: each check named by its title, each failure in plain words.
+
+`python -m kit check` (kit.student.check) runs pytest with nbval on copies of
+the notebooks (the reference's cells, the student's solution cells) and on
+kit/student/more_checks.py, with this plugin. It
+
+- names every test as `collect` and the grader do: a check cell by its title
+  (`two_layer_net.ipynb: toy training`), another code cell by its number
+  among the notebook's code cells (`code cell 12`) and its first line;
+- turns each failure into a short message: the error the cell raised (and
+  where, in the student's files), or what the reference printed beside what
+  the student's code printed; a failure that may follow from an earlier one
+  in the same notebook says so;
+- prints the verdict of every check at the end, and writes it as JSON to the
+  file named by $KIT_CHECK_REPORT (for `collect`).
+
+A bare `pytest` in the student kit would compare the notebooks with the outputs
+saved in them, the student's own after a save: the plugin stops it and names
+the command to run instead.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from kit.student.regions import has_regions
+
+ACTIVE = "KIT_CHECK"            # set by kit.student.check
+REPORT = "KIT_CHECK_REPORT"     # where the verdicts go, as JSON
+COPY_PREFIX = ".check-"         # the copies of the notebooks that run
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A traceback's frame, as Python ('File "x.py", line 3, in f') or IPython ('File x.py:3, in f(...)') writes it.
+FRAME = re.compile(r'File "?([^",]*?(cs231n/[\w/]+\.py))"?(?:, line |:)(\d+)(?:, in (\w+))?')
+MAX_TEXT = 1500
+_session = {}   # the pytest config of this run (pytest_runtest_logreport gets reports only)
+
+
+def pytest_configure(config):
+    if not os.environ.get(ACTIVE):
+        pytest.exit("The self-check is `make test` (or `.venv/bin/python -m kit check`): it runs your notebooks "
+                    "on your current code and compares them with the reference outputs. A bare `pytest` would "
+                    "compare them with the outputs saved in them, your own once you have saved.", returncode=4)
+    config.kit_results = []
+    config.kit_first_failure = {}
+    _session["config"] = config
+
+
+def _label(item):
+    """(group, name) of a test: the notebook and the check's title, or more_checks and the test's name."""
+    cell = getattr(item, "cell", None)
+    if cell is None:
+        return "more checks (other seeds and sizes)", item.name.replace("test_", "", 1).replace("_", " ")
+    group = item.path.name[len(COPY_PREFIX):] if item.path.name.startswith(COPY_PREFIX) else item.path.name
+    number, code_cells = 0, [c for c in item.parent.nb.cells if c.cell_type == "code"]
+    for n, other in enumerate(code_cells, start=1):
+        if other is cell:
+            number = n
+    lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip()]
+    if lines and lines[0].startswith("# Check:"):
+        return group, lines[0][len("# Check:"):].strip()
+    first = next((ln for ln in lines if not ln.startswith("# NBVAL")), "")
+    return group, f"code cell {number} ({first[:50]!r})"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        group, name = _label(item)
+        item.kit_label = (group, name)
+        item.kit_is_check = getattr(item, "cell", None) is None or name.split(" ")[0] != "code"
+
+
+def _texts(outputs):
+    parts = []
+    for out in outputs or []:
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append(out.get("text", ""))
+        elif kind in ("execute_result", "display_data"):
+            parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
+    return ANSI.sub("", "".join(parts)).strip()
+
+
+def _holds_student_code(rel):
+    try:
+        return has_regions(Path(rel).read_text(encoding="utf-8"))
+    except OSError:
+        return False
+
+
+def _where(traceback_text):
+    """'(in cs231n/layers.py, line 42, in affine_forward)': the deepest frame in a file holding student code."""
+    hits = FRAME.findall(ANSI.sub("", traceback_text))
+    mine = [hit for hit in hits if _holds_student_code(hit[1])]
+    if not (mine or hits):
+        return ""
+    _, rel, line, function = (mine or hits)[-1]
+    return f" (in {rel}, line {line}" + (f", in {function}" if function else "") + ")"
+
+
+def _shorten(text):
+    text = text.strip()
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ..."
+
+
+def _cell_message(item, longrepr):
+    """What went wrong in a notebook cell, from its outputs (nbval keeps them on the item)."""
+    outputs = getattr(item, "test_outputs", None) or []
+    for out in outputs:
+        if out.get("output_type") == "error":
+            trace = "\n".join(out.get("traceback") or [])
+            return _shorten(f"{out.get('ename')}: {ANSI.sub('', str(out.get('evalue')))}{_where(trace)}")
+    if outputs or item.cell.get("outputs"):
+        return _shorten(f"the reference printed:\n{_indent(_texts(item.cell.get('outputs')))}\n"
+                        f"your code printed:\n{_indent(_texts(outputs)) or '    (nothing)'}")
+    return _shorten(ANSI.sub("", str(longrepr)).strip().splitlines()[-1] if longrepr else "failed")
+
+
+def _indent(text):
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _test_message(call):
+    err = call.excinfo.value
+    if isinstance(err, AssertionError):
+        return _shorten(str(err).split("\nassert ")[0])
+    trace = "\n".join(f'File "{entry.path}", line {entry.lineno + 1}, in {entry.name}'
+                      for entry in call.excinfo.traceback)
+    return _shorten(f"{type(err).__name__}: {err}{_where(trace)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.kit_label = getattr(item, "kit_label", ("", item.name))
+    report.kit_is_check = getattr(item, "kit_is_check", True)
+    if report.failed:
+        if getattr(item, "cell", None) is not None:
+            report.kit_message = _cell_message(item, report.longrepr)
+        elif call.excinfo is not None:
+            report.kit_message = _test_message(call)
+        else:
+            report.kit_message = _shorten(str(report.longrepr))
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" and not (report.failed or report.skipped):
+        return
+    if report.when == "teardown" and report.passed:
+        return
+    config = _session["config"]
+    group, name = report.kit_label
+    status = "failed" if report.failed else "skipped" if report.skipped else "passed"
+    message = getattr(report, "kit_message", "")
+    if report.skipped and isinstance(report.longrepr, tuple):
+        message = str(report.longrepr[2]).replace("Skipped: ", "")
+    if report.failed:
+        first = config.kit_first_failure.setdefault(group, name)
+        if first != name:
+            message += f"\n(this may follow from the failure of '{first}' above)"
+    if report.passed and not report.kit_is_check:
+        return
+    config.kit_results.append({"notebook": group, "check": name, "status": status, "message": message,
+                               "is_check": report.kit_is_check})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    results = getattr(config, "kit_results", None)
+    if results is None:
+        return
+    write = terminalreporter.write_line
+    write("")
+    group = None
+    for r in results:
+        if r["notebook"] != group:
+            group = r["notebook"]
+            write(group)
+        mark = {"passed": "  ok    ", "failed": "  FAIL  ", "skipped": "  skip  "}[r["status"]]
+        write(mark + r["check"])
+        for line in r["message"].splitlines() if r["status"] != "passed" else []:
+            write("          " + line)
+    failed = [r for r in results if r["status"] == "failed"]
+    write("")
+    if failed:
+        write(f"{len(failed)} problem(s); the first one to fix: '{failed[0]['check']}' ({failed[0]['notebook']}).")
+    else:
+        write("Every check passes on your current code.")
+    path = os.environ.get(REPORT)
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(results, f)
