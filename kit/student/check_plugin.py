@@ -20,19 +20,14 @@ the command to run instead.
 """
 import json
 import os
-import re
-from pathlib import Path
 
 import pytest
 
-from kit.student.regions import has_regions
+from kit.student.tracebacks import clean, location
 
 ACTIVE = "KIT_CHECK"            # set by kit.student.check
 REPORT = "KIT_CHECK_REPORT"     # where the verdicts go, as JSON
 COPY_PREFIX = ".check-"         # the copies of the notebooks that run
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# A traceback's frame, as Python ('File "x.py", line 3, in f') or IPython ('File x.py:3, in f(...)') writes it.
-FRAME = re.compile(r'File "?([^",]*?(cs231n/[\w/]+\.py))"?(?:, line |:)(\d+)(?:, in (\w+))?')
 MAX_TEXT = 1500
 _session = {}   # the pytest config of this run (pytest_runtest_logreport gets reports only)
 
@@ -79,24 +74,12 @@ def _texts(outputs):
             parts.append(out.get("text", ""))
         elif kind in ("execute_result", "display_data"):
             parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
-    return ANSI.sub("", "".join(parts)).strip()
-
-
-def _holds_student_code(rel):
-    try:
-        return has_regions(Path(rel).read_text(encoding="utf-8"))
-    except OSError:
-        return False
+    return clean("".join(parts)).strip()
 
 
 def _where(traceback_text):
-    """'(in cs231n/layers.py, line 42, in affine_forward)': the deepest frame in a file holding student code."""
-    hits = FRAME.findall(ANSI.sub("", traceback_text))
-    mine = [hit for hit in hits if _holds_student_code(hit[1])]
-    if not (mine or hits):
-        return ""
-    _, rel, line, function = (mine or hits)[-1]
-    return f" (in {rel}, line {line}" + (f", in {function}" if function else "") + ")"
+    found = location(traceback_text)
+    return f" (in {found})" if found else ""
 
 
 def _shorten(text):
@@ -110,11 +93,11 @@ def _cell_message(item, longrepr):
     for out in outputs:
         if out.get("output_type") == "error":
             trace = "\n".join(out.get("traceback") or [])
-            return _shorten(f"{out.get('ename')}: {ANSI.sub('', str(out.get('evalue')))}{_where(trace)}")
+            return _shorten(f"{out.get('ename')}: {clean(out.get('evalue'))}{_where(trace)}")
     if outputs or item.cell.get("outputs"):
         return _shorten(f"the reference printed:\n{_indent(_texts(item.cell.get('outputs')))}\n"
                         f"your code printed:\n{_indent(_texts(outputs)) or '    (nothing)'}")
-    return _shorten(ANSI.sub("", str(longrepr)).strip().splitlines()[-1] if longrepr else "failed")
+    return _shorten(clean(longrepr).strip().splitlines()[-1] if longrepr else "failed")
 
 
 def _indent(text):
