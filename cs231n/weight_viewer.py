@@ -300,8 +300,7 @@ def class_votes(W2, unit, class_names=CIFAR10_CLASSES):
 
 MARKER_LEGEND = "red line: current snapshot (the iteration named above)"
 STRONGEST = "strongest classes:"
-SLIDER_HINT = ("earlier \u2190 snapshots \u2192 later (each run says which iteration it shows; "
-               "a shorter run stays at its last snapshot)")
+SLIDER_HINT = "\u2190 earlier \u00b7 later \u2192 (each run names the iteration it shows)"
 NO_W2_TEXT = "no W2 given: pass (stats, net) to see which classes this unit votes for"
 
 

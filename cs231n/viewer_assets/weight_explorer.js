@@ -23,7 +23,9 @@ window.cs231nWeightExplorer = function (rootId) {
   function drawZoom(run, col, img, unit) {
     var canvas = col.querySelector('canvas.wx-zoom');
     var step = run.tile + run.pad;
+    var wanted = canvas.wanted = {img: img, unit: unit};
     var draw = function () {
+      if (canvas.wanted !== wanted) { return; }  // a later frame or unit was asked for
       var ctx = canvas.getContext('2d');
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       ctx.drawImage(img, (unit % run.cols) * step, Math.floor(unit / run.cols) * step,
