@@ -298,12 +298,11 @@ def class_votes(W2, unit, class_names=CIFAR10_CLASSES):
             for c in np.argsort(-row, kind="stable")], scale
 
 
+# What the explorer says, the same in the live view and in the static copy.
+SLIDER_HINT = "\u2190 earlier \u00b7 later \u2192 (each run names the iteration it shows)"
 MARKER_LEGEND = "red line: current snapshot (the iteration named above)"
 STRONGEST = "strongest classes:"
-SLIDER_HINT = "\u2190 earlier \u00b7 later \u2192 (each run names the iteration it shows)"
 NO_W2_TEXT = "no W2 given: pass (stats, net) to see which classes this unit votes for"
-
-
 VOTES_CAPTION = ("How much this unit's activation raises (+) or lowers (\u2212) each class's "
                  "score: its row of W2 after training (W2 has no snapshots, so these stay the "
                  "same as the slider moves), as a share of its largest, 100% = {scale}.")
@@ -314,7 +313,7 @@ def votes_caption(scale):
     return VOTES_CAPTION.format(scale=f"{scale:.3g}")
 
 
-def _votes_data(run, class_names):
+def _votes_data(run):
     """
     For the static copy, class_votes of every unit in short: per unit
     [scale as text, [[class index, share in percent], ...]] (largest first), or None
@@ -578,7 +577,7 @@ class WeightExplorer(object):
             labels.append([snapshot_label(run, it) for it in iters])
             markers.append([self._curves[r].marker_boxes(run.iters[run.index_at(it)])
                             for it in iters])
-            votes.append(_votes_data(run, self.class_names))
+            votes.append(_votes_data(run))
             curves.append(self._curves[r].png(None))
         return _static_html(self.runs, iters, frames, labels, markers, curves, grids, votes,
                             self.class_names, self.live_class, self.grid_px, self.zoom_px,
