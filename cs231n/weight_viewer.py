@@ -7,9 +7,11 @@ See what the first layer learns during training, and how: weight_explorer.
 
 It shows the first-layer weights of one or more training runs as 32x32x3
 templates, one picture per snapshot taken during training, with a slider over
-the snapshots, the loss and accuracy curves marked at the chosen iteration, and
-one hidden unit enlarged with the classes it votes for most through the final
-network's W2. In a live kernel it is made of ipywidgets; in an exported notebook
+the snapshots. Each run names the iteration of the snapshot it shows (runs may
+differ in length: a shorter one stays at its last snapshot and says so), marks
+it on its loss and accuracy curves (a red line, with a legend), and enlarges one
+hidden unit, with a bar per class for how that unit votes through W2 after
+training (W2 has no snapshots; the caption says so). In a live kernel it is made of ipywidgets; in an exported notebook
 it is a self-contained HTML copy (see cs231n.viewer_display, and its JavaScript
 and CSS in cs231n/viewer_assets/). For networks on 2-D inputs (the spiral) see
 cs231n.boundary_viewer.
@@ -170,7 +172,7 @@ def _check_runs(runs):
 
 def _weight_grid(W1, layout, padding=1, factor=1):
     """
-    The templates of W1 as one uint8 grid image.
+    The templates of W1 as one uint8 grid image, on a transparent background.
 
     Inputs:
     - W1: Weights of shape (3072, H).
@@ -179,22 +181,78 @@ def _weight_grid(W1, layout, padding=1, factor=1):
     - factor: Shrink each 32x32 template by this factor (averaging blocks).
 
     Returns a tuple of:
-    - grid: Array of shape (G*S + (G-1)*padding, G*S + (G-1)*padding, 3), S = 32 // factor.
-    - G: Number of templates per row.
+    - grid: Array of shape (R*S + (R-1)*padding, G*S + (G-1)*padding, 4), S = 32 // factor,
+      R = ceil(H / G) rows of templates: RGBA, opaque on the templates; the padding and
+      the empty cells after the last unit are transparent (the page's background
+      shows through), not black.
+    - G: Number of templates per row, ceil(sqrt(H)).
     """
     images = first_layer_images(np.asarray(W1), layout)
+    H, S = images.shape[0], 32 // factor
     if factor > 1:
-        N, S = images.shape[0], 32 // factor
-        images = images.reshape(N, S, factor, S, factor, 3).mean(axis=(2, 4))
-    grid = visualize_grid(images, ubound=255.0, padding=padding)
-    G = int(np.ceil(np.sqrt(images.shape[0])))
+        images = images.reshape(H, S, factor, S, factor, 3).mean(axis=(2, 4))
+    rgb = visualize_grid(images, ubound=255.0, padding=padding)
+    G = int(np.ceil(np.sqrt(H)))
+    R = int(np.ceil(H / G))
+    alpha = np.zeros(rgb.shape[:2] + (1,))
+    for unit in range(H):
+        alpha[_cell(unit, G, padding, S)] = 255.0
+    grid = np.concatenate([rgb, alpha], axis=2)[:R * S + (R - 1) * padding]
     return grid.astype(np.uint8), G
 
 
-def _tile(grid, unit, G, padding=1, size=32):
+def _cell(unit, G, padding=1, size=32):
+    """The (rows, columns) slices of template `unit` in a grid of G templates per row."""
     y0 = (unit // G) * (size + padding)
     x0 = (unit % G) * (size + padding)
-    return grid[y0:y0 + size, x0:x0 + size]
+    return slice(y0, y0 + size), slice(x0, x0 + size)
+
+
+def _tile(grid, unit, G, padding=1, size=32):
+    """The RGB template of hidden unit `unit`, cut out of a grid from _weight_grid."""
+    rows, cols = _cell(unit, G, padding, size)
+    return grid[rows, cols, :3]
+
+
+def smooth_zoom(tile, size):
+    """
+    A template enlarged smoothly (bicubic), not in blocks of repeated pixels.
+
+    Inputs:
+    - tile: uint8 image of shape (S, S, 3).
+    - size: Side of the enlarged picture, in pixels.
+
+    Returns:
+    - uint8 image of shape (size, size, 3).
+    """
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(tile))
+    return np.asarray(picture.resize((size, size), Image.Resampling.BICUBIC))
+
+
+def snapshot_label(run, iteration):
+    """
+    What a run's panel says about the snapshot it shows when the slider is at
+    `iteration` (runs may differ in length and in how often they took snapshots).
+
+    Inputs:
+    - run: A TrainingRun.
+    - iteration: Where the slider is.
+
+    Returns:
+    - A str, e.g. "iteration 500", or "iteration 1000 (its last snapshot; this run
+      trained 1000 iterations)" once the slider has passed the end of the run.
+    """
+    shown = run.iters[run.index_at(iteration)]
+    if shown == iteration:
+        return f"iteration {shown}"
+    if iteration > run.iters[-1]:
+        return (f"iteration {shown} (its last snapshot; this run trained "
+                f"{run.last_iter} iterations)")
+    if iteration < run.iters[0]:
+        return f"iteration {shown} (its first snapshot)"
+    return f"iteration {shown} (its last snapshot before iteration {iteration})"
 
 
 def top_classes(W2, unit, k=3, class_names=CIFAR10_CLASSES):
@@ -215,15 +273,96 @@ def top_classes(W2, unit, k=3, class_names=CIFAR10_CLASSES):
     return [(class_names[c] if c < len(class_names) else str(c), float(row[c])) for c in order]
 
 
-TOP_CLASSES_LABEL = "strongest classes (W2 after training)"
+def class_votes(W2, unit, class_names=CIFAR10_CLASSES):
+    """
+    How a hidden unit votes for each class: its row of W2.
+
+    The scores are h @ W2 + b2, so an activation h[unit] > 0 (ReLU) adds
+    h[unit] * W2[unit, c] to the score of class c: a positive weight raises the
+    score, a negative one lowers it.
+
+    Inputs:
+    - W2: Second-layer weights of shape (H, C).
+    - unit: Index of the hidden unit, 0 <= unit < H.
+    - class_names: C names of the classes.
+
+    Returns a tuple of:
+    - votes: A list of C tuples (class name, weight, share), largest weight first;
+      share = weight / scale, between -1 and 1.
+    - scale: The largest magnitude in the row, max_c |W2[unit, c]| (1.0 if all are 0).
+    """
+    row = np.asarray(W2, dtype=np.float64)[unit]
+    scale = float(np.max(np.abs(row))) or 1.0
+    names = [class_names[c] if c < len(class_names) else str(c) for c in range(len(row))]
+    return [(names[c], float(row[c]), float(row[c]) / scale)
+            for c in np.argsort(-row, kind="stable")], scale
 
 
-def _top_classes_text(run, unit, class_names):
-    """What the explorer says about a unit's classes: they come from the final W2."""
+# What the explorer says, the same in the live view and in the static copy.
+SLIDER_HINT = "\u2190 earlier \u00b7 later \u2192 (each run names the iteration it shows)"
+MARKER_LEGEND = "red line: current snapshot (the iteration named above)"
+STRONGEST = "strongest classes:"
+NO_W2_TEXT = "no W2 given: pass (stats, net) to see which classes this unit votes for"
+VOTES_CAPTION = ("How much this unit's activation raises (+) or lowers (\u2212) each class's "
+                 "score: its row of W2 after training (W2 has no snapshots, so these stay the "
+                 "same as the slider moves), as a share of its largest, 100% = {scale}.")
+
+
+def votes_caption(scale):
+    """The caption under a unit's class votes; scale: its largest |W2| (100%)."""
+    return VOTES_CAPTION.format(scale=f"{scale:.3g}")
+
+
+def _votes_data(run):
+    """
+    For the static copy, class_votes of every unit in short: per unit
+    [scale as text, [[class index, share in percent], ...]] (largest first), or None
+    without W2.
+    """
+    if run.W2 is None:
+        return None
+    data = []
+    for unit in range(np.shape(run.W2)[0]):
+        votes, scale = class_votes(run.W2, unit, range(np.shape(run.W2)[1]))
+        data.append([f"{scale:.3g}", [[c, int(round(100 * share))] for c, _, share in votes]])
+    return data
+
+
+def _percent(pct):
+    """A share in percent with its sign: "+62%", "\u221240%" (a minus sign, not a hyphen)."""
+    return ("+" if pct >= 0 else "\u2212") + f"{abs(pct)}%"
+
+
+def _bar(pct, width=120):
+    """HTML of one vote's bar: right of the middle line for +, left of it for -."""
+    half = width / 2.0
+    left = half if pct >= 0 else half + pct / 100.0 * half
+    color = "#2b7bba" if pct >= 0 else "#c0392b"
+    return (f'<span style="position:relative;display:inline-block;width:{width}px;height:9px;'
+            f'background:#eee"><span style="position:absolute;left:{half:.0f}px;top:0;'
+            f'width:1px;height:9px;background:#888"></span><span style="position:absolute;'
+            f'left:{left:.1f}px;top:1px;width:{abs(pct) / 100.0 * half:.1f}px;height:7px;'
+            f'background:{color}"></span></span>')
+
+
+def _votes_html(run, unit, class_names):
+    """
+    What the live view says about a unit's classes, as HTML: the strongest
+    classes, a bar per class and a caption (cs231n/viewer_assets/weight_explorer.js
+    draws the same for the static copy).
+    """
     if run.W2 is None or unit >= np.shape(run.W2)[0]:
-        return f"{TOP_CLASSES_LABEL}: (no W2 given)"
-    return f"{TOP_CLASSES_LABEL}: " + ", ".join(
-        f"{name} ({weight:+.3g})" for name, weight in top_classes(run.W2, unit, 3, class_names))
+        return f"<div><b>unit {unit}</b>: {html.escape(NO_W2_TEXT)}</div>"
+    votes, scale = class_votes(run.W2, unit, class_names)
+    rows = "".join(
+        f'<div style="display:flex;align-items:center;gap:6px;line-height:1.2">'
+        f'<span style="width:3.5em">{html.escape(name)}</span>{_bar(round(100 * share))}'
+        f'<span style="width:3em;text-align:right">{_percent(round(100 * share))}</span></div>'
+        for name, _, share in votes)
+    strongest = ", ".join(name for name, _, _ in votes[:3])
+    return (f'<div style="font-size:13px"><b>unit {unit}: {html.escape(STRONGEST)} '
+            f'{html.escape(strongest)}</b>{rows}<div style="color:#555;max-width:340px">'
+            f'{html.escape(votes_caption(scale))}</div></div>')
 
 
 class _Curves(object):
@@ -285,17 +424,25 @@ class _Curves(object):
 # The static page: works in exported HTML with no kernel and no network
 # ---------------------------------------------------------------------------
 
-def _static_html(runs, iters, frames, markers, curves_png, grids, top, live_class,
-                 grid_px, zoom_px, tile=32):
+def _legend_html():
+    """The caption under the curves that says what the red marker is."""
+    return (f'<div class="wx-legend" style="font-size:13px;line-height:1.3">'
+            f'<span style="display:inline-block;width:2px;height:12px;background:#d62728;'
+            f'vertical-align:middle;margin:0 6px 0 4px"></span>{html.escape(MARKER_LEGEND)}</div>')
+
+
+def _static_html(runs, iters, frames, labels, markers, curves_png, grids, votes, class_names,
+                 live_class, grid_px, zoom_px, tile=32):
     uid = new_id("wx-")
-    data = {"iters": iters, "live": live_class, "runs": []}
+    data = {"iters": iters, "live": live_class, "classes": list(class_names),
+            "strongest": STRONGEST, "caption": VOTES_CAPTION, "noW2": NO_W2_TEXT, "runs": []}
     columns = []
     for r, run in enumerate(runs):
-        grid_pngs, G, (h, w) = grids[r]
+        grid_pngs, G, _ = grids[r]
         data["runs"].append({
             "frame": frames[r], "iters": [run.iters[i] for i in sorted(grid_pngs)],
-            "markers": markers[r], "cols": G, "pad": 1, "w": w, "h": h, "tile": tile,
-            "zoom": zoom_px / float(tile), "top": top[r],
+            "labels": labels[r], "markers": markers[r], "cols": G, "pad": 1,
+            "tile": tile, "votes": votes[r],
         })
         imgs = "".join(f'<img class="wx-grid" alt="W1 of {html.escape(run.name)}" '
                        f'src="{data_uri(p)}">' for _, p in sorted(grid_pngs.items()))
@@ -303,18 +450,19 @@ def _static_html(runs, iters, frames, markers, curves_png, grids, top, live_clas
         H = np.shape(run.W1s[0])[1]
         columns.append(
             f'<div class="wx-run"><b>{html.escape(run.name)}</b>'
-            f'<span class="wx-snap"></span>{imgs}'
+            f'<span class="wx-snap wx-iter"></span>{imgs}'
             f'<div class="wx-curves"><img alt="loss and accuracy" src="{data_uri(curves_png[r])}">'
-            f'{marks}</div>'
+            f'{marks}</div>{_legend_html()}'
             f'<label>hidden unit <input class="wx-unit" type="range" min="0" max="{H - 1}" '
             f'value="0"> <span class="wx-unit-label"></span></label>'
-            f'<div class="wx-zoom"></div><span class="wx-top"></span></div>')
+            f'<canvas class="wx-zoom" width="{tile}" height="{tile}"></canvas>'
+            f'<div class="wx-votes"></div></div>')
     return (f'<div id="{uid}" class="cs231n-weight-explorer" '
             f'style="--wx-grid-px: {grid_px}px; --wx-zoom-px: {zoom_px}px">'
             f'<style>{asset("weight_explorer.css")}</style>'
             f'<div><b>First-layer weights during training</b> '
             f'<input class="wx-frame" type="range" min="0" max="{len(iters) - 1}" '
-            f'value="{len(iters) - 1}"> <span class="wx-iter"></span></div>'
+            f'value="{len(iters) - 1}"> <span class="wx-hint">{html.escape(SLIDER_HINT)}</span></div>'
             f'<div class="wx-runs">{"".join(columns)}</div>'
             f'<script type="application/json" class="wx-data">{json.dumps(data)}</script>'
             f'<script>{asset("live_view.js")}{asset("weight_explorer.js")}'
@@ -335,10 +483,14 @@ class WeightExplorer(object):
 
     Attributes (of the live view, built on first use):
     - widget: The ipywidgets.VBox.
-    - frame_slider: SelectionSlider over the snapshot iterations (all runs).
+    - frame_slider: SelectionSlider over the snapshot iterations (all runs), with
+      no readout: each run names the snapshot it shows.
     - unit_sliders: One IntSlider per run, the hidden unit to enlarge.
     - grid_images, curve_images, unit_images: One ipywidgets.Image per run.
-    - top_labels: One ipywidgets.HTML per run, the strongest classes of the unit.
+    - snap_labels: One ipywidgets.HTML per run, which of its snapshots it shows
+      (see snapshot_label).
+    - top_labels: One ipywidgets.HTML per run: the strongest classes of the unit and
+      its votes for every class (see class_votes).
     """
 
     def __init__(self, runs, layout="channels_first", class_names=CIFAR10_CLASSES,
@@ -375,11 +527,9 @@ class WeightExplorer(object):
         return self._png_cache[(r, i)]
 
     def unit_png(self, r, i, unit):
-        """PNG bytes of hidden unit `unit` of run r at its snapshot i, enlarged."""
+        """PNG bytes of hidden unit `unit` of run r at its snapshot i, enlarged smoothly."""
         grid, G = self.grid(r, i)
-        tile = _tile(grid, unit, G)
-        s = max(self.zoom_px // 32, 1)
-        return png(np.kron(tile, np.ones((s, s, 1), dtype=np.uint8)))
+        return png(smooth_zoom(_tile(grid, unit, G), self.zoom_px))
 
     # -- the static copy ---------------------------------------------------
     @property
@@ -420,16 +570,18 @@ class WeightExplorer(object):
                                                  int(len(iters) * self.max_bytes / size))))
             grids = self._static_frames(iters, factor)
             size = sum(len(p) for pngs, _, _ in grids for p in pngs.values())
-        frames, markers, top, curves = [], [], [], []
+        frames, labels, markers, votes, curves = [], [], [], [], []
         for r, run in enumerate(self.runs):
             needed = sorted(grids[r][0])
             frames.append([needed.index(run.index_at(it)) for it in iters])
-            markers.append([self._curves[r].marker_boxes(min(it, run.last_iter)) for it in iters])
-            H = np.shape(run.W1s[0])[1]
-            top.append([_top_classes_text(run, u, self.class_names) for u in range(H)])
+            labels.append([snapshot_label(run, it) for it in iters])
+            markers.append([self._curves[r].marker_boxes(run.iters[run.index_at(it)])
+                            for it in iters])
+            votes.append(_votes_data(run))
             curves.append(self._curves[r].png(None))
-        return _static_html(self.runs, iters, frames, markers, curves, grids, top,
-                            self.live_class, self.grid_px, self.zoom_px, tile=32 // factor)
+        return _static_html(self.runs, iters, frames, labels, markers, curves, grids, votes,
+                            self.class_names, self.live_class, self.grid_px, self.zoom_px,
+                            tile=32 // factor)
 
     # -- the live view -----------------------------------------------------
     @property
@@ -442,9 +594,11 @@ class WeightExplorer(object):
     def _build_widget(self):
         import ipywidgets as widgets
 
+        # No readout: the slider's iteration is not what every run shows (runs differ
+        # in length); each run says which of its snapshots it shows (snap_labels).
         options = [(str(it), it) for it in self.iters]
         self.frame_slider = widgets.SelectionSlider(
-            options=options, value=self.iters[-1], description="iteration",
+            options=options, value=self.iters[-1], description="snapshots", readout=False,
             continuous_update=False, layout=widgets.Layout(width="420px"))
         self.grid_images, self.curve_images, self.unit_images = [], [], []
         self.unit_sliders, self.top_labels, self.snap_labels = [], [], []
@@ -464,11 +618,13 @@ class WeightExplorer(object):
                                          names="value")
             columns.append(widgets.VBox([
                 widgets.HTML(f"<b>{html.escape(run.name)}</b>"), self.snap_labels[r],
-                self.grid_images[r], self.curve_images[r], self.unit_sliders[r],
-                self.unit_images[r], self.top_labels[r]]))
+                self.grid_images[r], self.curve_images[r], widgets.HTML(_legend_html()),
+                self.unit_sliders[r], self.unit_images[r], self.top_labels[r]]))
         self.frame_slider.observe(lambda change: self._update(), names="value")
         box = widgets.VBox([widgets.HTML("<b>First-layer weights during training</b>"),
-                            self.frame_slider, widgets.HBox(columns)])
+                            widgets.HBox([self.frame_slider,
+                                          widgets.HTML(html.escape(SLIDER_HINT))]),
+                            widgets.HBox(columns)])
         box.add_class(self.live_class)
         self._update()
         return box
@@ -482,12 +638,11 @@ class WeightExplorer(object):
             i = run.index_at(it)
             unit = self.unit_sliders[r].value
             if not unit_only:
-                self.snap_labels[r].value = f"snapshot at iteration {run.iters[i]}"
+                self.snap_labels[r].value = html.escape(snapshot_label(run, it))
                 self.grid_images[r].value = self.grid_png(r, i)
-                self.curve_images[r].value = self._curves[r].png(min(it, run.last_iter))
+                self.curve_images[r].value = self._curves[r].png(run.iters[i])
             self.unit_images[r].value = self.unit_png(r, i, unit)
-            self.top_labels[r].value = html.escape(
-                f"unit {unit}: " + _top_classes_text(run, unit, self.class_names))
+            self.top_labels[r].value = _votes_html(run, unit, self.class_names)
 
     # -- display -------------------------------------------------------------
     def _ipython_display_(self):
@@ -506,11 +661,12 @@ def weight_explorer(runs, layout="channels_first", class_names=CIFAR10_CLASSES,
     """
     Step through the first-layer weights recorded during training.
 
-    A slider moves over the snapshots; each run shows its templates at that
-    iteration, its loss and accuracy curves with a marker at that iteration,
-    and one hidden unit (chosen with its own slider) enlarged, with the three
-    classes it votes for most through W2 of the network after training (the
-    final W2, the same at every snapshot).
+    A slider moves over the snapshots of all runs. Each run shows its templates
+    at its last snapshot up to the slider's position and names that snapshot's
+    iteration (see snapshot_label), marks it on its loss and accuracy curves,
+    and enlarges one hidden unit (chosen with its own slider, drawn smoothly),
+    with its votes for every class: its row of W2 after training, the same at
+    every snapshot (see class_votes).
 
     Inputs:
     - runs: One run, or a dict {name: run} to show runs side by side. A run is

@@ -12,7 +12,8 @@ import pytest
 from cs231n.classifiers.neural_net import TwoLayerNet
 from cs231n.boundary_viewer import BoundaryExplorer, boundary_explorer
 from cs231n.viewer_display import ViewerMessage
-from cs231n.weight_viewer import WeightExplorer, _weight_grid, as_run, top_classes, weight_explorer
+from cs231n.weight_viewer import (WeightExplorer, _weight_grid, as_run, class_votes, top_classes,
+                                  weight_explorer)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,11 @@ def test_static_html_is_self_contained_with_slider_and_frames(runs):
     assert data["iters"] == [0, 5, 10, 15, 20, 25, 30]
     # the 20-iteration run stays at its last snapshot past its end
     assert data["runs"][0]["frame"] == [0, 1, 2, 3, 4, 4, 4]
-    assert len(data["runs"][1]["top"]) == 12
+    # ... and says so; each run names its own snapshot, the slider has no label of its own
+    assert data["runs"][0]["labels"][-1] == \
+        "iteration 20 (its last snapshot; this run trained 20 iterations)"
+    assert data["runs"][1]["labels"][-1] == "iteration 30"
+    assert len(data["runs"][1]["votes"]) == 12
 
 
 def test_static_html_keeps_within_its_byte_budget(runs):
@@ -72,13 +77,22 @@ def test_top_classes_through_W2():
     assert top_classes(W2, 1)[0] == ("cat", 0.3)
 
 
-def test_strongest_classes_shown_for_each_unit(runs):
+def test_class_votes_of_each_unit_are_its_row_of_W2(runs):
     stats, net = runs["default"]
-    page = weight_explorer((stats, net)).html
-    text = "strongest classes (W2 after training): " + ", ".join(
-        f"{name} ({weight:+.3g})" for name, weight in top_classes(net.params["W2"], 3))
-    assert json.dumps(text) in page
-    # without a net, no classes but still a view
+    W2 = net.params["W2"]
+    votes = page_data(weight_explorer((stats, net)).html)["runs"][0]["votes"]
+    assert len(votes) == W2.shape[0]
+    for unit in (0, 3):
+        scale, shares = votes[unit]
+        assert float(scale) == pytest.approx(np.abs(W2[unit]).max(), rel=1e-2)
+        # every class, largest vote first, in percent of the largest magnitude, with its sign
+        assert [c for c, _ in shares] == list(np.argsort(-W2[unit], kind="stable"))
+        np.testing.assert_allclose([pct for _, pct in shares],
+                                   np.sort(W2[unit])[::-1] / np.abs(W2[unit]).max() * 100, atol=0.5)
+        # the first three are the strongest classes
+        assert [CLASSES[c] for c, _ in shares[:3]] == [n for n, _ in top_classes(W2, unit)]
+    # without a net, no votes but still a view
+    assert page_data(weight_explorer(stats).html)["runs"][0]["votes"] is None
     assert "no W2 given" in weight_explorer(stats).html
     assert "no W2 given" in weight_explorer((stats, None)).html
 
@@ -126,7 +140,10 @@ def test_shrunk_templates_average_blocks():
     full, G = _weight_grid(W1, "channels_first")
     half, G2 = _weight_grid(W1, "channels_first", factor=2)
     assert G == G2 == 2
-    assert full.shape == (65, 65, 3) and half.shape == (33, 33, 3)
+    assert full.shape == (65, 65, 4) and half.shape == (33, 33, 4)
+    # a shrunk template is the block average of the full one (each is scaled on its own)
+    blocks = first_layer_images(W1, "channels_first")[1].reshape(16, 2, 16, 2, 3).mean(axis=(1, 3))
+    assert np.corrcoef(half[:16, 17:33, :3].ravel(), blocks.ravel())[0, 1] > 0.99
 
 
 def spiral(n=30):
@@ -170,6 +187,7 @@ from cs231n.weight_viewer import weight_explorer
 from IPython.display import display
 
 {tiny_run}
+{blocky}
 ex = weight_explorer({{"default": tiny_run(), "tuned": tiny_run(hidden_size=12, num_iters=30, seed=1)}})
 w = ex.widget
 
@@ -178,7 +196,10 @@ def state():
     return dict(iteration=ex.frame_slider.value, grid=md5(ex.grid_images[0].value),
                 curves=md5(ex.curve_images[0].value), unit=md5(ex.unit_images[0].value),
                 snap=ex.snap_labels[0].value, top=ex.top_labels[0].value,
-                tuned_grid=md5(ex.grid_images[1].value))
+                tuned_grid=md5(ex.grid_images[1].value), tuned_snap=ex.snap_labels[1].value,
+                readout=ex.frame_slider.readout, blocky=blocky(ex.unit_images[0].value),
+                texts=[c.value for c in w.children[2].children[0].children
+                       if hasattr(c, "value") and isinstance(c.value, str)])
 
 result = {{"last": state()}}
 ex.frame_slider.value = ex.frame_slider.options[0][1]   # move the slider to iteration 0
@@ -196,7 +217,8 @@ def test_widgets_respond_to_value_changes_in_a_real_kernel():
     outputs = []
     try:
         reply = kc.execute_interactive(
-            KERNEL_CODE.format(root=str(ROOT), tiny_run=inspect.getsource(tiny_run)), timeout=240,
+            KERNEL_CODE.format(root=str(ROOT), tiny_run=inspect.getsource(tiny_run),
+                               blocky=inspect.getsource(blocky)), timeout=240,
             output_hook=outputs.append)
     finally:
         kc.stop_channels()
@@ -210,11 +232,17 @@ def test_widgets_respond_to_value_changes_in_a_real_kernel():
     # the slider moved: new templates, marker moved on the curves, new snapshot label
     assert first["grid"] != last["grid"] and first["tuned_grid"] != last["tuned_grid"]
     assert first["curves"] != last["curves"]
-    assert last["snap"] == "snapshot at iteration 20" and first["snap"] == "snapshot at iteration 0"
+    # each run names its own snapshot; the slider shows no iteration of its own
+    assert last["snap"] == "iteration 20 (its last snapshot; this run trained 20 iterations)"
+    assert first["snap"] == "iteration 0" and last["tuned_snap"] == "iteration 30"
+    assert last["readout"] is False
+    assert any("current snapshot" in t for t in last["texts"])  # the marker's legend
     # another unit: its own template and classes; the grid stays
     assert unit3["unit"] != first["unit"] and unit3["grid"] == first["grid"]
-    assert unit3["top"].startswith("unit 3: strongest classes (W2 after training): ")
+    assert "unit 3: strongest classes: " in unit3["top"] and "W2 after training" in unit3["top"]
+    assert unit3["top"].count("%</span>") == 10  # a share per class
     assert unit3["top"] != first["top"]
+    assert not last["blocky"]  # the enlarged template is smooth
     # display(ex): the widget view (no text/html, so an export without widget state
     # shows nothing for it), then the static copy as plain text/html
     shown = [m["content"]["data"] for m in outputs if m["msg_type"] == "display_data"]
@@ -337,10 +365,148 @@ def test_curves_are_readable():
     assert texts and min(t.get_fontsize() for t in texts) >= 10
 
 
-def test_the_strongest_classes_say_they_come_from_the_final_W2():
-    assert "(no W2 given)" in weight_explorer(snapshot_stats()).html
+def test_the_class_votes_say_what_they_are():
+    """Sign, scale and which weights: the row of W2 after training, not a snapshot."""
+    assert "no W2 given" in weight_explorer(snapshot_stats()).html
     W2 = np.zeros((4, 10))
-    W2[1, [1, 3, 9]] = [0.5, 0.25, 0.125]
+    W2[1, [1, 3, 9, 6]] = [0.0005, 0.00025, 0.00011, -0.001]
     net = types.SimpleNamespace(params={"W2": W2})
-    top = page_data(weight_explorer((snapshot_stats(), net)).html)["runs"][0]["top"]
-    assert top[1] == "strongest classes (W2 after training): car (+0.5), cat (+0.25), truck (+0.125)"
+    data = page_data(weight_explorer((snapshot_stats(), net)).html)
+    scale, shares = data["runs"][0]["votes"][1]
+    assert scale == "0.001"                              # the largest magnitude, a negative vote
+    assert shares[:3] == [[1, 50], [3, 25], [9, 11]]      # car, cat, truck: relative, with sign
+    assert shares[-1] == [6, -100]                        # frog: lowered the most
+    caption = data["caption"].format(scale=scale)
+    for words in ("raises (+)", "lowers (\u2212)", "score", "row of W2 after training",
+                  "W2 has no snapshots", "100% = 0.001"):
+        assert words in caption
+    assert data["strongest"] == "strongest classes:"
+    votes, s = class_votes(W2, 1)
+    assert s == 0.001 and votes[0] == ("car", 0.0005, 0.5) and votes[-1] == ("frog", -0.001, -1.0)
+    assert class_votes(np.zeros((1, 3)), 0, "abc")[0] == [("a", 0.0, 0.0), ("b", 0.0, 0.0),
+                                                          ("c", 0.0, 0.0)]
+    # the live view's HTML says the same
+    ex = weight_explorer((snapshot_stats(), net))
+    from cs231n.weight_viewer import _votes_html
+    live = _votes_html(ex.runs[0], 1, CLASSES)
+    assert "unit 1: strongest classes: car, cat, truck" in live and "100% = 0.001" in live
+    assert "+50%" in live and "\u2212100%" in live
+
+
+# ---------------------------------------------------------------------------
+# What a student found confusing: each fix, tested on the data the page shows
+# ---------------------------------------------------------------------------
+
+from cs231n.vis_utils import first_layer_images  # noqa: E402
+from cs231n.weight_viewer import MARKER_LEGEND, snapshot_label  # noqa: E402
+
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def blocky(png_bytes, block=4):
+    """Whether a picture is made of constant block x block squares (nearest-neighbour upscaling)."""
+    import io
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB")).astype(int)
+    h, w = (a.shape[0] // block) * block, (a.shape[1] // block) * block
+    b = a[:h, :w].reshape(h // block, block, w // block, block, 3)
+    flat = (b.max(axis=(1, 3)) == b.min(axis=(1, 3))).all(axis=-1)
+    return bool(flat.mean() > 0.5)
+
+
+def two_lengths():
+    """A run of 1000 iterations with 11 snapshots, one of 2000 with 9 (every 250)."""
+    short = snapshot_stats(num_iters=1000, every=100)
+    long = snapshot_stats(num_iters=2000, every=250, seed=1)
+    return {"short": short, "long": long}
+
+
+def test_snapshot_label_names_the_iteration_each_run_shows():
+    run = TrainingRun("r", snapshot_stats(num_iters=1000, every=100))
+    assert snapshot_label(run, 500) == "iteration 500"
+    assert snapshot_label(run, 1000) == "iteration 1000"
+    assert snapshot_label(run, 2000) == \
+        "iteration 1000 (its last snapshot; this run trained 1000 iterations)"
+    assert snapshot_label(run, 750) == "iteration 700 (its last snapshot before iteration 750)"
+    late = TrainingRun("r", dict(snapshot_stats(num_iters=1000, every=100),
+                                 snapshot_iters=list(range(100, 1001, 100)),
+                                 W1_snapshots=[np.zeros((3072, 2))] * 10))
+    assert snapshot_label(late, 0) == "iteration 100 (its first snapshot)"
+
+
+def test_runs_of_different_lengths_each_say_which_snapshot_they_show():
+    """Not a slider that reads 2000 beside a panel that shows iteration 1000."""
+    ex = weight_explorer(two_lengths(), max_frames=50, max_bytes=10**8)
+    page = ex.html
+    data = page_data(page)
+    assert data["iters"] == sorted(set(range(0, 1001, 100)) | set(range(0, 2001, 250)))
+    short, long = data["runs"]
+    at = {it: k for k, it in enumerate(data["iters"])}
+    assert short["labels"][at[2000]] == \
+        "iteration 1000 (its last snapshot; this run trained 1000 iterations)"
+    assert long["labels"][at[2000]] == "iteration 2000"
+    assert long["labels"][at[1000]] == "iteration 1000"
+    assert long["labels"][at[300]] == "iteration 250 (its last snapshot before iteration 300)"
+    # every label names the snapshot the panel's picture is
+    for run in (short, long):
+        for k, label in enumerate(run["labels"]):
+            assert label.startswith(f"iteration {run['iters'][run['frame'][k]]}")
+    # one iteration label per panel, none for the slider
+    header = page.split('<div class="wx-runs">')[0]
+    assert "wx-iter" not in header and not re.search(r"iteration \d", header)
+    markup = page.split('<script type="application/json"')[0]
+    assert markup.count("wx-iter") == markup.count('<span class="wx-snap wx-iter">') == 2
+
+
+def test_the_marker_is_at_the_shown_snapshot_and_has_a_legend():
+    ex = weight_explorer(two_lengths(), max_frames=50, max_bytes=10**8)
+    data = page_data(ex.html)
+    short = data["runs"][0]
+    k_end = data["iters"].index(1000)
+    for k in range(k_end, len(data["iters"])):        # past its end: at its last snapshot
+        assert short["markers"][k] == short["markers"][k_end]
+    assert short["markers"][k_end] == [list(b) for b in ex._curves[0].marker_boxes(1000)]
+    k = data["iters"].index(300)                       # between snapshots: at the one shown
+    assert short["markers"][k] == [list(b) for b in ex._curves[0].marker_boxes(300)]
+    assert data["runs"][1]["markers"][k] == [list(b) for b in ex._curves[1].marker_boxes(250)]
+    assert "current snapshot" in MARKER_LEGEND
+    assert ex.html.count('class="wx-legend"') == 2 and MARKER_LEGEND in ex.html
+
+
+def test_empty_grid_cells_are_transparent_not_black():
+    from PIL import Image
+
+    W1 = np.random.default_rng(0).standard_normal((3072, 10)) + 5.0  # no black pixel of its own
+    grid, G = _weight_grid(W1, "channels_first")
+    assert G == 4 and grid.shape == (3 * 32 + 2, 4 * 32 + 3, 4)   # 3 rows: none left empty
+    alpha = grid[..., 3]
+    assert (alpha[66:98, 66:131] == 0).all()                    # units 10 and 11 do not exist
+    assert (alpha[32, :] == 0).all() and (alpha[:, 32] == 0).all()   # padding
+    assert (alpha[:32, :32] == 255).all() and (alpha[66:98, 33:65] == 255).all()  # units 0, 9
+    # in the page too (palette PNG with a transparent colour)
+    ex = weight_explorer({"r": {"loss_history": [1.0] * 10, "snapshot_iters": [0, 10],
+                                "W1_snapshots": [W1, W1 * 2]}}, max_bytes=10**8)
+    png_bytes = ex._static_frames([10], 1)[0][0][1]
+    pixels = np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGBA"))
+    assert (pixels[66:98, 66:131, 3] == 0).all() and (pixels[:32, :32, 3] == 255).all()
+
+
+def test_enlarged_template_is_smooth_not_nearest_neighbour():
+    from PIL import Image
+
+    ex = weight_explorer(snapshot_stats())
+    picture = ex.unit_png(0, 3, 1)
+    assert Image.open(io.BytesIO(picture)).size == (ex.zoom_px, ex.zoom_px)
+    assert not blocky(picture)
+    # what the old explorer did, np.kron of the tile: blocky, so the check can fail
+    tile = np.asarray(Image.open(io.BytesIO(picture)).convert("RGB"))[::4, ::4]
+    old = np.kron(tile, np.ones((4, 4, 1), dtype=np.uint8))
+    buf = io.BytesIO()
+    Image.fromarray(old).save(buf, format="PNG")
+    assert blocky(buf.getvalue())
+    # the static copy draws the tile on a canvas that CSS scales smoothly
+    css = ex.html.split("<style>")[1].split("</style>")[0]
+    rule = re.search(r"canvas\.wx-zoom \{([^}]*)\}", css).group(1)
+    assert "image-rendering: auto" in rule and "pixelated" not in rule
