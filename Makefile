@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 DATA := datasets/cifar-10-batches-py
 BUILD := build
 
-.PHONY: run test data env clean help
+.PHONY: run test lab data env clean help
 
 help::
 	@echo "make run    create .venv, fetch CIFAR-10, run notebooks/two_layer_net.ipynb, write build/ copy and HTML"
 	@echo "make test   run the tests (in the student kit: your current code against the reference outputs)"
+	@echo "make lab    start Jupyter Lab in this folder, with notebooks/two_layer_net.ipynb open"
 
 env: $(STAMP)
 
@@ -35,6 +36,11 @@ data: $(STAMP)
 # copy and its offline HTML page are written either way, and a few lines say how it went.
 run: data
 	$(PY) -m kit.student.run_notebook notebooks/two_layer_net.ipynb --out $(BUILD)
+
+# Jupyter Lab serves the kit's root (not notebooks/ only), so that the notebooks' "open the file
+# cs231n/..." can be followed in its file browser.
+lab: $(STAMP)
+	$(PY) -m jupyter lab --ServerApp.root_dir=. notebooks/two_layer_net.ipynb
 
 # In the student kit, the self-check: the notebooks on the current code against the reference
 # outputs that shipped (python -m kit check); in the instructor source, the whole test suite.
