@@ -31,8 +31,8 @@ def main(argv=None):
 
     p = sub.add_parser("check", help="run your notebooks on your current code against the reference outputs "
                                      "(student; `make test`)")
-    p.add_argument("notebooks", nargs="*", help="only these notebooks, e.g. two_layer_net (default: all, and the "
-                                                "more checks)")
+    p.add_argument("notebooks", nargs="*", help="only these notebooks, e.g. two_layer_net (default: all); the more "
+                                                "checks always run")
     p.add_argument("--root", default=".", help="kit root (default: current directory)")
 
     p = sub.add_parser("collect", help="check your notebooks and code, write submission.zip (student)")

@@ -24,7 +24,7 @@ if str(TESTS) not in sys.path:
 # out whole files, `--dist loadfile --no-loadscope-reorder`, in collection order): those that
 # mostly wait out the grader's own time limits come first, so that the files that keep the CPUs
 # busy run beside them rather than after them; the rest keep their order.
-SLOWEST_FIRST = ("test_kit_fullsize.py", "test_kit_nbgrade.py", "test_kit_grade.py", "test_kit_failures.py",
+SLOWEST_FIRST = ("test_kit_fullsize.py", "test_kit_nbgrade.py", "test_kit_grade.py", "test_kit_selfcheck.py", "test_kit_failures.py",
                  "test_kit_gradescope_container.py", "test_fc_net_notebook.py",
                  "test_two_layer_net_notebook.py", "test_kit_scale.py", "test_kit_dask.py", "test_kit_gradescope.py",
                  "test_kit_release.py", "test_course_api_notebook.py")

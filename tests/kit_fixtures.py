@@ -213,3 +213,34 @@ def write_synthetic_cifar(root, seed=0, rows=10000, signal=0.05):
                         protocol=2)
     with open(root / "batches.meta", "wb") as f:
         pickle.dump({"label_names": ["class%d" % c for c in range(10)]}, f, protocol=2)
+
+
+def complete_kit(released, dest, source=SOURCE):
+    """
+    A copy of the released kit as a student who fills in every TODO would leave
+    it: the instructor's region files, and in the notebooks the instructor's
+    solution and explanation cells (the release keeps cells in order, hidden
+    cells removed).
+    """
+    import shutil
+
+    import nbformat
+
+    from kit.instructor.release.student_notebook import explanation_indices
+
+    shutil.copytree(released, dest)
+    for rel in student_files(source):
+        if rel.endswith(".py"):
+            shutil.copy(source / rel, dest / rel)
+        elif rel.endswith(".ipynb"):
+            src = nbformat.read(source / rel, as_version=4)
+            out = nbformat.read(dest / rel, as_version=4)
+            explanations = set(explanation_indices(src.cells))
+            kept = [(i, c) for i, c in enumerate(src.cells)
+                    if "hidden" not in c.metadata.get("tags", [])]
+            assert len(kept) == len(out.cells)
+            for (i, ref), cell in zip(kept, out.cells):
+                if "solution" in ref.metadata.get("tags", []) or i in explanations:
+                    cell.source = ref.source
+            nbformat.write(out, dest / rel)
+    return dest

@@ -17,9 +17,10 @@ def released(released_kit):
     return released_kit
 
 
-def collect(kit):
-    return subprocess.run([sys.executable, "-m", "kit", "collect"], cwd=kit, capture_output=True,
-                          text=True, timeout=300)
+def collect(kit, *args):
+    """`python -m kit collect` without its self-check (tests/test_kit_selfcheck.py runs collect with it)."""
+    return subprocess.run([sys.executable, "-m", "kit", "collect", "--no-check", *args], cwd=kit,
+                          capture_output=True, text=True, timeout=300)
 
 
 def mark_executed(kit, error_in=None, model=True):
@@ -150,4 +151,40 @@ def test_code_inside_the_regions_gets_no_warning(released, tmp_path):
                                                  "    out = None  # my answer", 1))
     proc = collect(kit)
     assert proc.returncode == 0, proc.stderr
-    assert "warning" not in proc.stdout, proc.stdout
+    assert "warning: you changed" not in proc.stdout, proc.stdout
+
+
+def test_partial_work_is_collected_with_what_is_not_finished(released, tmp_path):
+    """A student who is stuck hands in what works: --partial writes the zip and lists the rest."""
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    refused = collect(kit)
+    assert refused.returncode == 1 and "collect --partial" in refused.stderr
+    proc = collect(kit, "--partial")
+    assert proc.returncode == 0, proc.stderr
+    assert "not finished: notebooks/two_layer_net.ipynb: code cell 1" in proc.stdout, proc.stdout
+    assert "(partial work: the grader gives points for what passes)" in proc.stdout
+    with zipfile.ZipFile(kit / "submission.zip") as zf:
+        assert "cs231n/layers.py" in zf.namelist()
+
+
+def test_unanswered_inline_questions_are_listed_until_answered(released, tmp_path):
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    mark_executed(kit)
+    proc = collect(kit)
+    assert proc.returncode == 0, proc.stderr
+    unanswered = [line for line in proc.stdout.splitlines() if "inline question" in line]
+    assert any("two_layer_net.ipynb: an inline question's answer" in line for line in unanswered), proc.stdout
+    assert any("two_layer_net.ipynb: an inline question's explanation" in line and "*Fill this in.*" in line
+               for line in unanswered), proc.stdout
+    path = kit / "notebooks" / "two_layer_net.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("inline_question_answer = None  # TODO: your answer",
+                                          "inline_question_answer = [1, 3]")
+        cell.source = cell.source.replace("*Fill this in.*", "More data and more regularization.")
+    nbformat.write(nb, path)
+    proc = collect(kit)
+    assert not [line for line in proc.stdout.splitlines() if "two_layer_net.ipynb: an inline question" in line], \
+        proc.stdout

@@ -147,7 +147,7 @@ def run_check(root=".", names=(), more=True, out=None):
 
 def main(args):
     try:
-        status, _ = run_check(args.root, args.notebooks, more=not args.notebooks)
+        status, _ = run_check(args.root, args.notebooks)
     except CheckError as err:
         print(err, file=sys.stderr)
         return 2
