@@ -29,6 +29,11 @@ BUGS = {
     "relu_no_mask": [(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()")],
     "half_l2": [(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * (")],
     "unstable_softmax": [(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x.copy()")],
+    # Two bugs whose toy training still ends below the loss bar (0.017058 for the first).
+    "bias_never_updated": [(NET, "param -= learning_rate * grads[name]",
+                            "param -= learning_rate * grads[name] if name.startswith('W') else 0.0")],
+    "first_rows": [(NET, "idx = np.random.choice(num_train, batch_size, replace=True)",
+                    "idx = np.arange(batch_size) % num_train")],
 }
 
 # The checks each bug must cost points on (and, by omission, the ones it must not).
@@ -41,6 +46,8 @@ BUG_CHECKS = {
                      "fc_net with other seeds and sizes"},
     "half_l2": {"toy loss", "scores, loss and gradients with other seeds and sizes"},
     "unstable_softmax": {"softmax stability with large scores"},
+    "bias_never_updated": {"train's SGD step on every parameter"},
+    "first_rows": {"train's minibatches, sampled at random from all rows"},
 }
 
 

@@ -16,6 +16,7 @@ that fails is what the notebook is for until the code is written); 1 when it
 could not run at all (no such notebook, a kernel that does not start).
 """
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def run(notebook, out_dir, timeout=1800):
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
                             resources={"metadata": {"path": str(notebook.parent.resolve())}})
     try:
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)   # the kernel's own log lines are not the student's business
     except CellExecutionError:
         pass
     failed = _failed_cell(nb)
