@@ -139,7 +139,7 @@ def test_no_module_of_the_instructor_changes_sys_path(tmp_path):
 
 
 def test_each_command_runs_a_module_of_its_stage():
-    stages = {"release": "kit.instructor.release.", "collect": "kit.student.", "grade": "kit.instructor.grade.",
+    stages = {"release": "kit.instructor.release.", "check": "kit.student.", "collect": "kit.student.", "grade": "kit.instructor.grade.",
               "report": "kit.instructor.grade.", "gradescope": "kit.instructor.gradescope."}
     assert set(COMMANDS) == set(stages)
     for command, module in COMMANDS.items():

@@ -204,6 +204,7 @@ def test_make_run_on_the_untouched_kit_names_affine_forward_first_and_writes_the
     assert "the check 'toy scores'" in tail and "write affine_forward in cs231n/layers.py first" in tail, tail
     page = (kit / "build" / "two_layer_net.html").read_text()
     assert "This run stopped at" in page and "kit-stopped-here" in page
+    assert "require.js" not in page and "cdn" not in page.lower()   # the offline page (kit.student.html_export)
     executed = nbformat.read(kit / "build" / "two_layer_net.ipynb", as_version=4)
     assert executed.cells[0].source.startswith("**This run stopped at the check 'toy scores'")
     # The student's own notebook is not changed.

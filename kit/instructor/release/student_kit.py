@@ -8,6 +8,7 @@ replace the instructor's. The kit is written into a temporary folder next to
 DIR and moved into place only when complete and free of leaks: a refused or
 failed release leaves nothing behind.
 """
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,8 @@ from kit.instructor.release.manifest import CHECKS_DIR, MAKEFILE_CUT, shipped_so
 from kit.instructor.release.student_notebook import release_notebook
 from kit.student.check import REFERENCE_DIR
 from kit.student.files import RELEASED, write_released
-from kit.student.more_checks import EXPECTED
+from kit.student import more_checks
+from kit.student.more_checks import EXPECTED, MORE_CHECKS_USE
 from kit.student.regions import has_regions, stub_regions
 
 
@@ -94,7 +96,9 @@ def _write_kit(src, out):
             text = text.replace(GRADED_TABLE, graded_table(src))
         target.write_text(text, encoding="utf-8")
         written.append(rel)
-    written.append(write_expected(src, out))
+    expected = write_expected(src, out)
+    if expected:
+        written.append(expected)
     write_released(out, written)
     return sorted(written + [RELEASED])
 
@@ -102,11 +106,15 @@ def _write_kit(src, out):
 def write_expected(src, out):
     """
     Write the expected values of the self-check's more checks (kit.student.more_checks), computed by
-    the reference solution of `src` in a fresh Python process; returns their kit path.
+    the reference solution of `src` in a fresh Python process; returns their kit path, or None when
+    `src` lacks a module they use (nothing to compute them from).
     """
+    if not all((Path(src) / rel).is_file() for rel in MORE_CHECKS_USE):
+        return None
     target = out / EXPECTED.relative_to(EXPECTED.parents[3])
-    proc = subprocess.run([sys.executable, "-m", "kit.student.more_checks", "--write", str(target)], cwd=src,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([sys.executable, str(Path(more_checks.__file__)), "--write", str(target)], cwd=src,
+                          env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise ReleaseError(f"the reference solution of {src} fails the self-check's more checks "
                            f"(kit/student/more_checks.py):\n{proc.stderr[-2000:]}")
