@@ -167,7 +167,7 @@ def test_a_failure_after_the_first_says_it_may_follow_from_it_and_names_the_file
     assert verdicts(output)["toy scores"] == "FAIL"
     assert "affine_forward returned None: write affine_forward in cs231n/layers.py first" in output, output[-3000:]
     assert "(this may follow from the failure of 'toy scores' above)" in output
-    assert "the first one to fix: 'toy scores' (two_layer_net.ipynb)" in output
+    assert "The first one to fix: 'toy scores' (two_layer_net.ipynb)" in output
 
 
 def test_a_bare_pytest_in_the_kit_is_sent_to_make_test(released_kit):

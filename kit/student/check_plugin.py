@@ -29,6 +29,7 @@ ACTIVE = "KIT_CHECK"            # set by kit.student.check
 REPORT = "KIT_CHECK_REPORT"     # where the verdicts go, as JSON
 COPY_PREFIX = ".check-"         # the copies of the notebooks that run
 MAX_TEXT = 1500
+MARKS = {"passed": "  ok    ", "failed": "  FAIL  ", "skipped": "  skip  "}
 _session = {}   # the pytest config of this run (pytest_runtest_logreport gets reports only)
 
 
@@ -39,6 +40,7 @@ def pytest_configure(config):
                     "compare them with the outputs saved in them, your own once you have saved.", returncode=4)
     config.kit_results = []
     config.kit_first_failure = {}
+    config.kit_group = None
     _session["config"] = config
 
 
@@ -128,6 +130,28 @@ def pytest_runtest_makereport(item, call):
             report.kit_message = _shorten(str(report.longrepr))
 
 
+def pytest_report_teststatus(report, config):
+    """No progress dots: each verdict is printed as a line of its own, as soon as it is known."""
+    if report.when == "call" or report.failed or report.skipped:
+        return report.outcome, "", ""
+    return None
+
+
+def _write(config, line):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, flush=True)
+
+
+def _print(config, result):
+    if result["notebook"] != config.kit_group:
+        config.kit_group = result["notebook"]
+        _write(config, result["notebook"])
+    _write(config, MARKS[result["status"]] + result["check"])
+    for line in result["message"].splitlines() if result["status"] != "passed" else []:
+        _write(config, " " * len(MARKS["passed"]) + line)
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call" and not (report.failed or report.skipped):
         return
@@ -145,8 +169,10 @@ def pytest_runtest_logreport(report):
             message += f"\n(this may follow from the failure of '{first}' above)"
     if report.passed and not report.kit_is_check:
         return
-    config.kit_results.append({"notebook": group, "check": name, "status": status, "message": message,
-                               "is_check": report.kit_is_check})
+    result = {"notebook": group, "check": name, "status": status, "message": message,
+              "is_check": report.kit_is_check}
+    config.kit_results.append(result)
+    _print(config, result)
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -154,20 +180,13 @@ def pytest_terminal_summary(terminalreporter, config):
     if results is None:
         return
     write = terminalreporter.write_line
-    write("")
-    group = None
-    for r in results:
-        if r["notebook"] != group:
-            group = r["notebook"]
-            write(group)
-        mark = {"passed": "  ok    ", "failed": "  FAIL  ", "skipped": "  skip  "}[r["status"]]
-        write(mark + r["check"])
-        for line in r["message"].splitlines() if r["status"] != "passed" else []:
-            write("          " + line)
     failed = [r for r in results if r["status"] == "failed"]
     write("")
     if failed:
-        write(f"{len(failed)} problem(s); the first one to fix: '{failed[0]['check']}' ({failed[0]['notebook']}).")
+        write(f"{len(failed)} problem(s):")
+        for r in failed:
+            write(f"  {r['notebook']}: {r['check']}")
+        write(f"The first one to fix: '{failed[0]['check']}' ({failed[0]['notebook']}); its message is above.")
     else:
         write("Every check passes on your current code.")
     path = os.environ.get(REPORT)
