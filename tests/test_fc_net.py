@@ -278,3 +278,55 @@ def test_load_of_a_file_that_is_not_a_saved_model_is_a_clear_error(tmp_path, con
     with pytest.raises(ValueError, match=expected):
         TwoLayerNet().load(path)
     assert "thing.npz" in str(pytest.raises(ValueError, TwoLayerNet().load, path).value)
+
+
+# ----------------------------------------------------------------------------
+# Regions left as their stubs: the error names the method and the fix
+# ----------------------------------------------------------------------------
+
+def fc_net_with_stubs(*keys):
+    """fc_net.py run with the given regions emptied, as the student kit has them."""
+    import types
+    from pathlib import Path
+
+    from kit.student.regions import STUB, find_regions, indentation, region_keys
+    lines = Path(fc_net.__file__).read_text().splitlines()
+    regions = find_regions(lines)
+    found = dict(zip(region_keys(lines, regions), regions))
+    for start, end in sorted((found[k] for k in keys), reverse=True):
+        lines[start + 1:end] = [indentation(lines[start]) + line for line in STUB]
+    module = types.ModuleType(fc_net.__name__)
+    exec(compile("\n".join(lines), "fc_net_stubbed.py", "exec"), module.__dict__)
+    return module.TwoLayerNet
+
+
+def test_init_left_as_its_stub_names_the_method_and_the_missing_key():
+    with pytest.raises(NotImplementedError, match=r"write TwoLayerNet.__init__ in cs231n/classifiers/fc_net.py "
+                                                  r"\(self.params has no 'W1', 'b1', 'W2', 'b2'\)"):
+        fc_net_with_stubs(("TwoLayerNet.__init__", 0))(input_dim=D, hidden_dim=H, num_classes=C)
+
+
+def test_forward_pass_left_as_its_stub_is_named():
+    with pytest.raises(NotImplementedError, match=r"TwoLayerNet.loss: scores is None: write the forward pass"):
+        fc_net_with_stubs(("TwoLayerNet.loss", 0))(input_dim=D, hidden_dim=H, num_classes=C).loss(np.ones((2, D)))
+
+
+def test_loss_region_left_as_its_stub_is_named_not_a_loss_of_zero():
+    _, X, y = course_setup()
+    model = fc_net_with_stubs(("TwoLayerNet.loss", 1))(input_dim=D, hidden_dim=H, num_classes=C)
+    with pytest.raises(NotImplementedError, match=r"the loss is still 0 and grads is empty: write the loss and "
+                                                  r"the backward pass in the second code region of "
+                                                  r"TwoLayerNet.loss in cs231n/classifiers/fc_net.py"):
+        model.loss(X, y)
+
+
+def test_a_gradient_not_stored_is_named():
+    import types
+    model, X, y = course_setup()
+    lines = inspect.getsource(fc_net).replace('        grads["b1"] = db1\n', "")
+    module = types.ModuleType(fc_net.__name__)
+    exec(compile(lines, "fc_net_no_b1.py", "exec"), module.__dict__)
+    bad = module.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C)
+    bad.params = model.params
+    with pytest.raises(NotImplementedError, match=r"TwoLayerNet.loss: grads has no b1: store it in grads\['b1'\]"):
+        bad.loss(X, y)
