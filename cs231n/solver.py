@@ -220,7 +220,18 @@ class Solver(object):
         y_batch = self.y_train[batch_mask]
 
         # Compute loss and gradient
-        loss, grads = self.model.loss(X_batch, y_batch)
+        result = self.model.loss(X_batch, y_batch)
+        model_loss = f"{type(self.model).__name__}.loss"
+        if not isinstance(result, tuple) or len(result) != 2 or result[0] is None:
+            raise NotImplementedError(f"Solver: {model_loss}(X, y) must return (loss, grads), got "
+                                      f"{result!r:.60}: write {model_loss} (for the notebook's net, "
+                                      f"in cs231n/classifiers/fc_net.py)")
+        loss, grads = result
+        missing = [p for p in self.model.params if p not in grads]
+        if missing:
+            raise NotImplementedError(f"Solver: {model_loss} returned grads without "
+                                      f"{', '.join(missing)}: it must hold a gradient for every "
+                                      f"key of model.params")
         self.loss_history.append(loss)
 
         # Perform a parameter update
@@ -228,6 +239,10 @@ class Solver(object):
             dw = grads[p]
             config = self.optim_configs[p]
             next_w, next_config = self.update_rule(w, dw, config)
+            if next_w is None:
+                rule = getattr(self.update_rule, "__name__", "the update rule")
+                raise NotImplementedError(f"Solver: {rule} returned None as next_w: write `{rule}` "
+                                          f"in `cs231n/optim.py`")
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
 

@@ -130,3 +130,27 @@ def test_every_rule_checks_its_inputs(rule, wd):
 
 def test_rule_names():
     assert optim.__all__ == ["sgd", "sgd_momentum", "rmsprop", "adam"]
+
+
+def optim_with_stubs():
+    """optim.py run with every region emptied, as the student kit has it."""
+    import types
+    from pathlib import Path
+
+    from kit.student.regions import stub_regions
+    module = types.ModuleType(optim.__name__)
+    exec(compile(stub_regions(Path(optim.__file__).read_text()), "optim_stubbed.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("rule", ["sgd_momentum", "rmsprop", "adam"])
+def test_a_rule_left_as_its_stub_names_itself_and_its_file(rule, wd):
+    w, dw = wd
+    with pytest.raises(NotImplementedError, match=rf"{rule}: next_w is None: write `{rule}` in `cs231n/optim.py`"):
+        getattr(optim_with_stubs(), rule)(w, dw)
+
+
+def test_a_next_w_of_the_wrong_shape_is_named(wd):
+    w, dw = wd
+    with pytest.raises(ValueError, match=r"adam: next_w must have the shape of w \(4, 5\), got \(4,\)"):
+        optim._check_next_w(np.zeros(4), w, "adam")
