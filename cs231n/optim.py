@@ -44,27 +44,6 @@ def _check_config(w, dw, config, rule):
     return config
 
 
-def _check_next_w(next_w, w, rule):
-    """
-    Check the next_w that the code region of an update rule gave: None (the
-    region is not written yet) or the wrong shape raise an error naming the rule.
-
-    Inputs:
-    - next_w: The region's result.
-    - w: The current weights.
-    - rule: The rule's name, e.g. "sgd_momentum".
-
-    Returns:
-    - next_w
-    """
-    if next_w is None:
-        raise NotImplementedError(f"{rule}: next_w is None: write `{rule}` in `cs231n/optim.py` "
-                                  f"(its code region computes next_w and updates config)")
-    if np.shape(next_w) != w.shape:
-        raise ValueError(f"{rule}: next_w must have the shape of w {w.shape}, got {np.shape(next_w)}")
-    return next_w
-
-
 def sgd(w, dw, config=None):
     """
     Performs vanilla stochastic gradient descent.
@@ -104,7 +83,6 @@ def sgd_momentum(w, dw, config=None):
     v = config["momentum"] * v - config["learning_rate"] * dw
     next_w = w + v
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-    _check_next_w(next_w, w, "sgd_momentum")
     config["velocity"] = v
 
     return next_w, config
@@ -140,7 +118,6 @@ def rmsprop(w, dw, config=None):
     next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
     config["cache"] = cache
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-    _check_next_w(next_w, w, "rmsprop")
 
     return next_w, config
 
@@ -187,6 +164,5 @@ def adam(w, dw, config=None):
     next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
     config["t"], config["m"], config["v"] = t, m, v
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-    _check_next_w(next_w, w, "adam")
 
     return next_w, config

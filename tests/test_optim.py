@@ -144,13 +144,19 @@ def optim_with_stubs():
 
 
 @pytest.mark.parametrize("rule", ["sgd_momentum", "rmsprop", "adam"])
-def test_a_rule_left_as_its_stub_names_itself_and_its_file(rule, wd):
-    w, dw = wd
-    with pytest.raises(NotImplementedError, match=rf"{rule}: next_w is None: write `{rule}` in `cs231n/optim.py`"):
-        getattr(optim_with_stubs(), rule)(w, dw)
-
-
-def test_a_next_w_of_the_wrong_shape_is_named(wd):
-    w, dw = wd
-    with pytest.raises(ValueError, match=r"adam: next_w must have the shape of w \(4, 5\), got \(4,\)"):
-        optim._check_next_w(np.zeros(4), w, "adam")
+def test_a_rule_left_as_its_stub_is_named_by_the_solver(rule, monkeypatch):
+    """The stub returns (None, config), as the course's does (a grading check gets what the code
+    gives); the Solver, which would store None as the weights, names the rule and its file."""
+    from cs231n.classifiers.fc_net import TwoLayerNet
+    from cs231n.solver import Solver
+    stubbed = optim_with_stubs()
+    w, dw = np.ones((2, 3)), np.ones((2, 3))
+    assert getattr(stubbed, rule)(w, dw)[0] is None
+    monkeypatch.setattr(optim, rule, getattr(stubbed, rule))
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)), rng.integers(3, size=20)
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    solver = Solver(TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3), data, update_rule=rule, verbose=False)
+    with pytest.raises(NotImplementedError, match=rf"Solver: {rule} returned None as next_w: write `{rule}` "
+                                                  rf"in `cs231n/optim.py`"):
+        solver.train()

@@ -310,6 +310,24 @@ def test_a_model_loss_that_returns_no_loss_is_named(result):
 def test_grads_without_a_parameter_are_named():
     model = CountingModel()
     model.loss = lambda X, y=None: (1.0, {})
-    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss returned grads without W: it "
-                                                  r"must hold a gradient for every key of model.params"):
+    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss returned grads without W: store it "
+                                                  r"in grads\['W'\] in CountingModel.loss in test_solver.py"):
         Solver(model, make_data(), verbose=False).train()
+
+
+def test_the_loss_regions_stub_is_named():
+    """fc_net's loss region left as its stub returns (0, {})."""
+    model = CountingModel()
+    model.loss = lambda X, y=None: (0, {})
+    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss\(X, y\) returned the loss 0 and no "
+                                                  r"gradients: write the loss and the backward pass"):
+        Solver(model, make_data(), verbose=False).train()
+
+
+def test_a_model_without_params_names_its_init():
+    """fc_net's __init__ left as its stub leaves model.params empty."""
+    model = make_model()
+    model.params = {}
+    with pytest.raises(NotImplementedError, match=r"Solver: model.params is empty: write TwoLayerNet.__init__ in "
+                                                  r"cs231n/classifiers/fc_net.py"):
+        Solver(model, make_data(), snapshot_every=5)

@@ -7,7 +7,6 @@ brings in every layer function (``affine_forward``, ``relu_backward``,
 along with ``TwoLayerNet``: the course's notebooks rely on it.
 """
 import inspect
-import numbers
 
 import numpy as np
 
@@ -31,34 +30,6 @@ __all__ = ["TwoLayerNet"] + _functions_of(layers) + _functions_of(layer_utils)
 # What TwoLayerNet.save writes (cs231n._param_file): W1, b1, W2, b2 and reg.
 _PARAM_NAMES = _param_file.PARAM_NAMES
 _FORMAT = "cs231n.classifiers.fc_net.TwoLayerNet/1"
-
-
-def _check_loss_and_grads(loss, grads, params):
-    """
-    Check what the second code region of TwoLayerNet.loss gave, and say which
-    part is still to be written instead of failing later in a check or the Solver.
-
-    Inputs:
-    - loss: The region's loss (its stub leaves 0).
-    - grads: The region's gradients (its stub leaves {}).
-    - params: The model's parameters; grads needs each of their names.
-
-    Raises NotImplementedError naming what is missing and where to write it.
-    """
-    where = "the second code region of TwoLayerNet.loss in cs231n/classifiers/fc_net.py"
-    if loss is None:
-        raise NotImplementedError(f"TwoLayerNet.loss: loss is None: compute the loss in {where}")
-    if not isinstance(grads, dict):
-        raise TypeError(f"TwoLayerNet.loss: grads must be a dict, got {type(grads).__name__} ({where})")
-    missing = [name for name in params if grads.get(name) is None]
-    if missing and not grads and isinstance(loss, numbers.Number) and loss == 0:
-        raise NotImplementedError(f"TwoLayerNet.loss: the loss is still 0 and grads is empty: write "
-                                  f"the loss and the backward pass in {where}")
-    if missing:
-        them = "them" if len(missing) > 1 else "it"
-        raise NotImplementedError(
-            f"TwoLayerNet.loss: grads has no {', '.join(missing)}: store {them} in "
-            f"{', '.join(f'grads[{name!r}]' for name in missing)} ({where})")
 
 
 class TwoLayerNet(object):
@@ -127,12 +98,6 @@ class TwoLayerNet(object):
         self.params["W2"] = weight_scale * np.random.randn(hidden_dim, num_classes)
         self.params["b2"] = np.zeros(num_classes)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-        missing = [name for name in _PARAM_NAMES if name not in self.params]
-        if missing:
-            raise NotImplementedError(
-                f"write TwoLayerNet.__init__ in cs231n/classifiers/fc_net.py (self.params has no "
-                f"{', '.join(repr(name) for name in missing)}): its code region stores the weights "
-                f"and biases in self.params['W1'], self.params['b1'], self.params['W2'], self.params['b2']")
 
     def loss(self, X, y=None):
         """
@@ -154,6 +119,12 @@ class TwoLayerNet(object):
         - grads: Dictionary with the same keys as self.params, mapping parameter
           names to gradients of the loss with respect to those parameters.
         """
+        missing = [name for name in _PARAM_NAMES if name not in self.params]
+        if missing:
+            raise NotImplementedError(
+                f"write TwoLayerNet.__init__ in cs231n/classifiers/fc_net.py (self.params has no "
+                f"{', '.join(repr(name) for name in missing)}): its code region stores the weights and "
+                f"biases in self.params['W1'], self.params['b1'], self.params['W2'], self.params['b2']")
         scores = None
         ############################################################################
         # TODO: Implement the forward pass for the two-layer net, computing the    #
@@ -195,7 +166,6 @@ class TwoLayerNet(object):
         grads["W2"] = dW2 + self.reg * W2
         grads["b2"] = db2
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-        _check_loss_and_grads(loss, grads, self.params)
 
         return loss, grads
 
