@@ -155,6 +155,14 @@ def notebook_stub(first, last):
     return Plant(NOTEBOOK, text[start:end], '"# TODO: write your code here.\\n",\n    "pass\\n",')
 
 
+def file_region_stub(path, first, last, indent="    "):
+    """The region of the kit file `path` from the line holding `first` to the line `last` left as its stub."""
+    text = (KIT_ROOT / path).read_text()
+    start = text.rindex("\n", 0, text.index(first)) + 1
+    end = text.index(last, start) + len(last)
+    return Plant(path, text[start:end], indent + STUB.format(indent))
+
+
 EXPLAINED_BUGS = {
     "no one-half": ("fc_net loss with regularization", PLANTED_BUGS[11][1],
                     "Problem with regularization loss: fc_net's TwoLayerNet adds 0.5 * reg * (np.sum(W1 * W1) "
@@ -194,6 +202,13 @@ EXPLAINED_BUGS = {
         "sgd_momentum", stub(OPTIM, '    v = config["momentum"] * v - config["learning_rate"] * dw\n'
                                     '    next_w = w + v\n', indent="    "),
         "sgd_momentum: next_w is None: write `sgd_momentum` in `cs231n/optim.py`", None),
+    "grads not stored": ("fc_net gradients (reg = 0.0)", Plant(FC_NET, 'grads["b1"] = db1', "pass"),
+                         "grads has no b1: store it in grads['b1'] in TwoLayerNet.loss "
+                         "(cs231n/classifiers/fc_net.py)", None),
+    "adam not written": (
+        "adam", file_region_stub(OPTIM, "beta1, beta2 = config[\"beta1\"], config[\"beta2\"]\n",
+                                   '    config["t"], config["m"], config["v"] = t, m, v\n'),
+        "adam: next_w is None: write `adam` in `cs231n/optim.py`", None),
     # The Solver's region of the notebook left as its stub: the training cell says so itself.
     "Solver not written": (
         "Solver validation accuracy",
