@@ -270,7 +270,6 @@ def explain_gradient_errors(numerical, analytic, reg, tol, l2_loss, l2_grad,
     if right:
         head += f" ({', '.join(right)} right)"
     weights = [name for name in names if name.startswith("W")]
-    biases = [name for name in names if name.startswith("b")]
     scales = {name: _scale_of(analytic[name], numerical[name]) for name in wrong}
     scaled = [name for name in wrong if scales[name] is not None]
     if [name for name in scaled if name.startswith("b")]:

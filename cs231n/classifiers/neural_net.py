@@ -80,8 +80,7 @@ def _check_predictions(y_pred, X):
     """
     where = "TwoLayerNet.predict (cs231n/classifiers/neural_net.py)"
     if y_pred is None:
-        raise NotImplementedError(f"predict() returned None: write TwoLayerNet.predict "
-                                  f"(cs231n/classifiers/neural_net.py): its code region sets y_pred")
+        raise NotImplementedError(f"predict() returned None: write {where}: its code region sets y_pred")
     N = X.shape[0]
     shape = np.shape(y_pred)
     if len(shape) == 2 and shape[0] == N:
