@@ -40,9 +40,50 @@ def _warn_if_f_ignores_x(func, all_equal):
             RuntimeWarning, stacklevel=3)
 
 
-def _returned(value, func):
-    """`value`, the result of f(x); an error that says so when it is None."""
+def _called_functions(f):
+    """
+    The course functions that f calls by name: (how f names it, its qualified name,
+    its file) for each function of the cs231n package that f's code names, directly
+    (svm_loss) or as a method of an object it names (net.loss).
+    """
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return []
+    scope = dict(getattr(f, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(f, "__closure__", None) or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # a closure cell not yet filled
+            pass
+
+    def ours(obj):
+        return callable(obj) and (getattr(obj, "__module__", None) or "").startswith("cs231n")
+
+    found = []
+    for name in code.co_names + code.co_freevars:
+        obj = scope.get(name)
+        if ours(obj) and not isinstance(obj, type):
+            found.append((name, obj))
+        elif obj is not None and not callable(obj):
+            found += [(f"{name}.{attr}", getattr(type(obj), attr)) for attr in code.co_names
+                      if ours(getattr(type(obj), attr, None))]
+    return list(dict.fromkeys((label, func.__qualname__, func.__module__.replace(".", "/") + ".py")
+                              for label, func in found))
+
+
+def _returned(value, func, f=None):
+    """`value`, the result of f(x); an error that names what f calls when it is None."""
     if value is None:
+        called = _called_functions(f)
+        if len(called) == 1:
+            label, qualname, path = called[0]
+            raise ValueError(f"{func}: f(x) returned None: f calls {label}, which gave None: "
+                             f"write {qualname} in {path} (its code region) first")
+        if called:
+            raise ValueError(f"{func}: f(x) returned None: f calls "
+                             f"{' and '.join(label for label, _, _ in called)}, and one of them gave "
+                             f"None: write its code region first ("
+                             f"{', '.join(f'{q} in {p}' for _, q, p in called)})")
         raise ValueError(f"{func}: f(x) returned None: the function f calls returned None "
                          f"(is its code region written yet?)")
     return value
@@ -92,9 +133,9 @@ def eval_numerical_gradient(f, x, verbose=True, h=0.00001):
         ix = it.multi_index
         oldval = x[ix]
         x[ix] = oldval + h
-        fxph = _returned(f(x), "eval_numerical_gradient")
+        fxph = _returned(f(x), "eval_numerical_gradient", f)
         x[ix] = oldval - h
-        fxmh = _returned(f(x), "eval_numerical_gradient")
+        fxmh = _returned(f(x), "eval_numerical_gradient", f)
         x[ix] = oldval
         grad[ix] = (fxph - fxmh) / (2 * h)
         all_equal = all_equal and fxph == fxmh
@@ -127,9 +168,9 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
         ix = it.multi_index
         oldval = x[ix]
         x[ix] = oldval + h
-        pos = _returned(f(x), "eval_numerical_gradient_array").copy()
+        pos = _returned(f(x), "eval_numerical_gradient_array", f).copy()
         x[ix] = oldval - h
-        neg = _returned(f(x), "eval_numerical_gradient_array").copy()
+        neg = _returned(f(x), "eval_numerical_gradient_array", f).copy()
         x[ix] = oldval
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
         all_equal = all_equal and np.array_equal(pos, neg)
@@ -164,9 +205,9 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         ix = tuple(randrange(m) for m in x.shape)
         oldval = x[ix]
         x[ix] = oldval + h
-        fxph = _returned(f(x), "grad_check_sparse")
+        fxph = _returned(f(x), "grad_check_sparse", f)
         x[ix] = oldval - h
-        fxmh = _returned(f(x), "grad_check_sparse")
+        fxmh = _returned(f(x), "grad_check_sparse", f)
         x[ix] = oldval
         all_equal = all_equal and fxph == fxmh
         grad_numerical = (fxph - fxmh) / (2 * h)
@@ -177,3 +218,81 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
               % (grad_numerical, grad_analytic, error))
     _warn_if_f_ignores_x("grad_check_sparse", all_equal and num_checks > 0 and x.size > 0)
     return worst
+
+
+def _scale_of(analytic, numerical):
+    """The factor s with analytic == s * numerical, or None when the two are not proportional."""
+    a = np.asarray(analytic, dtype=np.float64).ravel()
+    n = np.asarray(numerical, dtype=np.float64).ravel()
+    norm = float(n @ n)
+    if norm == 0.0 or a.shape != n.shape:
+        return None
+    s = float(a @ n) / norm
+    return s if rel_error(a, s * n) < 1e-6 else None
+
+
+def explain_gradient_errors(numerical, analytic, reg, tol, l2_loss, l2_grad,
+                            where="TwoLayerNet.loss"):
+    """
+    Say which mistake a pattern of wrong gradients points to, for a network with
+    weights W1, W2 (L2-regularized) and biases b1, b2 (not regularized).
+
+    The one place where the notebooks' gradient checks turn relative errors into
+    a hint: wrong weights with right biases point to the L2 term's gradient (or,
+    with reg = 0, to dw); gradients that are the numerical ones times a factor
+    point to the averaging over the N examples, done twice or not at all; only
+    the first layer wrong points to the backward pass through the ReLU and the
+    first affine layer.
+
+    Inputs:
+    - numerical: Dictionary mapping each parameter name to its numerical gradient.
+    - analytic: Dictionary mapping the same names to the gradients that the
+      network's loss() returned.
+    - reg: The regularization strength the gradients were computed with.
+    - tol: The largest relative error that counts as right.
+    - l2_loss: The network's L2 term, as the message shows it, e.g.
+      "reg * (np.sum(W1 * W1) + np.sum(W2 * W2))".
+    - l2_grad: Its gradient for a weight matrix W, e.g. "2 * reg * W".
+    - where: The function that computes the gradients, named in the message.
+
+    Returns:
+    - None when every relative error is below tol; otherwise a message naming
+      the wrong gradients, each relative error, and the likely fix.
+    """
+    names = sorted(numerical)
+    errors = {name: rel_error(numerical[name], analytic[name]) for name in names}
+    wrong = [name for name in names if not errors[name] < tol]
+    if not wrong:
+        return None
+    right = [name for name in names if name not in wrong]
+    listed = ", ".join(f"{name} (relative error {errors[name]:.1e})" for name in wrong)
+    head = f"{where}: wrong gradient{'s' if len(wrong) > 1 else ''} for {listed}"
+    if right:
+        head += f" ({', '.join(right)} right)"
+    weights = [name for name in names if name.startswith("W")]
+    scales = {name: _scale_of(analytic[name], numerical[name]) for name in wrong}
+    scaled = [name for name in wrong if scales[name] is not None]
+    if [name for name in scaled if name.startswith("b")]:
+        factor = scales[scaled[0]]
+        same = all(abs(scales[name] / factor - 1) < 1e-6 for name in scaled)
+        times = (f"{factor:.4g} times the numerical one" if same
+                 else "the numerical one times a factor")
+        return (f"{head}. {' and '.join(scaled)}: {'each is' if len(scaled) > 1 else 'is'} {times}: the averaging over the N "
+                f"examples is done twice or not at all. Divide by N exactly once (softmax_loss "
+                f"already returns dx averaged over N: no other 1/N in the backward pass), and do "
+                f"not average the L2 term's gradient over N.")
+    if set(wrong) <= set(weights) and reg != 0:
+        return (f"{head}: the biases are right, so the data gradient is; look at the L2 term's "
+                f"gradient. This loss adds {l2_loss}, whose gradient for each weight matrix W is "
+                f"{l2_grad}: add it to grads['W1'] and grads['W2'], once (check its factor).")
+    if set(wrong) <= set(weights):
+        return (f"{head}: with reg = 0 and the biases right, look at dw of the affine layers "
+                f"(dw = x.T @ dout, with x reshaped to rows).")
+    first = [name for name in names if name.endswith("1")]
+    if set(wrong) <= set(first):
+        return (f"{head}: only the first layer's gradients are wrong, so look at the backward "
+                f"pass below the second layer: relu_backward (dout where x > 0) and the first "
+                f"affine_backward.")
+    return (f"{head}: go back through the layers in reverse order and check each backward "
+            f"function alone (affine_backward, relu_backward, the loss's dx) with "
+            f"eval_numerical_gradient_array.")

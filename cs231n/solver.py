@@ -178,6 +178,11 @@ class Solver(object):
         if self.lr_decay <= 0:
             raise ValueError(f"Solver: lr_decay must be > 0, got {self.lr_decay!r}")
 
+        if not getattr(self.model, "params", None):
+            model = type(self.model)
+            raise NotImplementedError(f"Solver: model.params is empty: write {model.__name__}.__init__ in "
+                                      f"{model.__module__.replace('.', '/')}.py (it stores the weights and "
+                                      f"biases in self.params)")
         if self.snapshot_every is not None:
             SnapshotRecorder(self.snapshot_every, self.max_snapshots, "Solver")  # checks them
             if "W1" not in self.model.params:
@@ -220,7 +225,21 @@ class Solver(object):
         y_batch = self.y_train[batch_mask]
 
         # Compute loss and gradient
-        loss, grads = self.model.loss(X_batch, y_batch)
+        result = self.model.loss(X_batch, y_batch)
+        model_loss = f"{type(self.model).__name__}.loss"
+        where = f"{model_loss} in {type(self.model).__module__.replace('.', '/')}.py"
+        if not isinstance(result, (tuple, list)) or len(result) != 2 or result[0] is None:
+            raise NotImplementedError(f"Solver: {model_loss}(X, y) must return (loss, grads), got "
+                                      f"{result!r:.60}: write {where}")
+        loss, grads = result
+        missing = [p for p in self.model.params if p not in grads]
+        if missing and not grads and np.isscalar(loss) and loss == 0:
+            raise NotImplementedError(f"Solver: {model_loss}(X, y) returned the loss 0 and no gradients: "
+                                      f"write the loss and the backward pass of {where}")
+        if missing:
+            raise NotImplementedError(f"Solver: {model_loss} returned grads without "
+                                      f"{', '.join(missing)}: store {'them' if len(missing) > 1 else 'it'} in "
+                                      f"{', '.join(f'grads[{p!r}]' for p in missing)} in {where}")
         self.loss_history.append(loss)
 
         # Perform a parameter update
@@ -228,6 +247,10 @@ class Solver(object):
             dw = grads[p]
             config = self.optim_configs[p]
             next_w, next_config = self.update_rule(w, dw, config)
+            if next_w is None:
+                rule = getattr(self.update_rule, "__name__", "the update rule")
+                raise NotImplementedError(f"Solver: {rule} returned None as next_w: write `{rule}` "
+                                          f"in `cs231n/optim.py`")
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
 

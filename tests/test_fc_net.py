@@ -278,3 +278,76 @@ def test_load_of_a_file_that_is_not_a_saved_model_is_a_clear_error(tmp_path, con
     with pytest.raises(ValueError, match=expected):
         TwoLayerNet().load(path)
     assert "thing.npz" in str(pytest.raises(ValueError, TwoLayerNet().load, path).value)
+
+
+# ----------------------------------------------------------------------------
+# Regions left as their stubs: the error names the method and the fix
+# ----------------------------------------------------------------------------
+
+def fc_net_with_stubs(*keys):
+    """fc_net.py run with the given regions emptied, as the student kit has them."""
+    import types
+    from pathlib import Path
+
+    from kit.student.regions import STUB, find_regions, indentation, region_keys
+    lines = Path(fc_net.__file__).read_text().splitlines()
+    regions = find_regions(lines)
+    found = dict(zip(region_keys(lines, regions), regions))
+    for start, end in sorted((found[k] for k in keys), reverse=True):
+        lines[start + 1:end] = [indentation(lines[start]) + line for line in STUB]
+    module = types.ModuleType(fc_net.__name__)
+    exec(compile("\n".join(lines), "fc_net_stubbed.py", "exec"), module.__dict__)
+    return module.TwoLayerNet
+
+
+def test_init_left_as_its_stub_is_named_when_the_params_are_used():
+    model = fc_net_with_stubs(("TwoLayerNet.__init__", 0))(input_dim=D, hidden_dim=H, num_classes=C)
+    with pytest.raises(NotImplementedError, match=r"write TwoLayerNet.__init__ in cs231n/classifiers/fc_net.py "
+                                                  r"\(self.params has no 'W1', 'b1', 'W2', 'b2'\)"):
+        model.loss(np.ones((2, D)))
+
+
+def test_a_loss_under_an_unwritten_init_keeps_working_with_params_set():
+    """The grader's loss checks set model.params themselves: an unwritten __init__ costs only its own check."""
+    reference, X, y = course_setup()
+    model = fc_net_with_stubs(("TwoLayerNet.__init__", 0))(input_dim=D, hidden_dim=H, num_classes=C)
+    model.params = dict(reference.params)
+    model.reg = 1.0
+    assert abs(model.loss(X, y)[0] - LOSS_REG1) < 1e-10
+
+
+def test_forward_pass_left_as_its_stub_is_named():
+    with pytest.raises(NotImplementedError, match=r"TwoLayerNet.loss: scores is None: write the forward pass"):
+        fc_net_with_stubs(("TwoLayerNet.loss", 0))(input_dim=D, hidden_dim=H, num_classes=C).loss(np.ones((2, D)))
+
+
+def test_loss_region_left_as_its_stub_keeps_the_scores_and_the_solver_names_it():
+    """loss() itself returns the stub's (0, {}) (the scores' check keeps its credit); training says what to write."""
+    from cs231n.solver import Solver
+    model, X, y = course_setup()
+    stubbed = fc_net_with_stubs(("TwoLayerNet.loss", 1))(input_dim=D, hidden_dim=H, num_classes=C)
+    stubbed.params = model.params
+    assert np.abs(stubbed.loss(X) - CORRECT_SCORES).sum() < 1e-6
+    assert stubbed.loss(X, y) == (0, {})
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    with pytest.raises(NotImplementedError, match=r"Solver: TwoLayerNet.loss\(X, y\) returned the loss 0 and no "
+                                                  r"gradients: write the loss and the backward pass of "
+                                                  r"TwoLayerNet.loss in cs231n/classifiers/fc_net.py"):
+        Solver(stubbed, data, verbose=False).train()
+
+
+def test_a_gradient_not_stored_is_named_by_the_solver():
+    import types
+
+    from cs231n.solver import Solver
+    model, X, y = course_setup()
+    lines = inspect.getsource(fc_net).replace('        grads["b1"] = db1\n', "")
+    module = types.ModuleType(fc_net.__name__)
+    exec(compile(lines, "fc_net_no_b1.py", "exec"), module.__dict__)
+    bad = module.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C)
+    bad.params = model.params
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    with pytest.raises(NotImplementedError, match=r"Solver: TwoLayerNet.loss returned grads without b1: store it "
+                                                  r"in grads\['b1'\] in TwoLayerNet.loss in "
+                                                  r"cs231n/classifiers/fc_net.py"):
+        Solver(bad, data, verbose=False).train()

@@ -5,6 +5,7 @@ import pytest
 from cs231n.gradient_check import (
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    explain_gradient_errors,
     grad_check_sparse,
     rel_error,
 )
@@ -135,3 +136,85 @@ def test_the_sparse_check_warns_when_f_never_sees_x():
     copy = x.astype(np.float64)  # a copy, as x.astype always makes
     with pytest.warns(RuntimeWarning, match="grad_check_sparse: f gave the same value"):
         grad_check_sparse(lambda v: float(np.sum(x ** 2)), copy, 2 * x, num_checks=3)
+
+
+def test_an_f_that_returns_none_names_the_course_function_it_calls(monkeypatch):
+    """svm_loss left as its stub returns (None, None): the message names svm_loss and its file."""
+    from cs231n import layers
+
+    def svm_loss(x, y):  # the stub's result
+        return None, None
+
+    svm_loss.__module__, svm_loss.__qualname__ = layers.__name__, "svm_loss"
+    y = np.array([0, 1])
+    with pytest.raises(ValueError, match=r"eval_numerical_gradient: f\(x\) returned None: f calls svm_loss, "
+                                         r"which gave None: write svm_loss in cs231n/layers.py"):
+        eval_numerical_gradient(lambda x: svm_loss(x, y)[0], np.zeros((2, 3)), verbose=False)
+
+
+def test_an_f_that_returns_none_names_the_method_it_calls(monkeypatch):
+    from cs231n.classifiers.neural_net import TwoLayerNet
+    net = TwoLayerNet(3, 4, 2)
+    monkeypatch.setattr(TwoLayerNet, "predict", lambda self, X: None)
+    TwoLayerNet.predict.__qualname__ = "TwoLayerNet.predict"
+    TwoLayerNet.predict.__module__ = "cs231n.classifiers.neural_net"
+    with pytest.raises(ValueError, match=r"f calls net.predict, which gave None: write TwoLayerNet.predict "
+                                         r"in cs231n/classifiers/neural_net.py"):
+        eval_numerical_gradient_array(lambda W: net.predict(W), net.params["W1"], np.ones(3))
+
+
+# explain_gradient_errors: the hint a pattern of wrong gradients gives
+
+L2 = dict(l2_loss="reg * sum(W**2), with no one-half", l2_grad="2 * reg * W")
+
+
+def two_layer_gradients(seed=0):
+    """Gradients of a made-up two-layer net: the data part and the L2 part (reg = 0.1) apart."""
+    rng = np.random.default_rng(seed)
+    shapes = {"W1": (4, 5), "b1": (5,), "W2": (5, 3), "b2": (3,)}
+    params = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    data = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    l2 = {k: 2 * 0.1 * params[k] if k.startswith("W") else 0 * params[k] for k in shapes}
+    return data, l2
+
+
+def test_right_gradients_give_no_hint():
+    data, l2 = two_layer_gradients()
+    right = {k: data[k] + l2[k] for k in data}
+    assert explain_gradient_errors(right, dict(right), reg=0.1, tol=1e-8, **L2) is None
+
+
+def test_weights_wrong_and_biases_right_point_to_the_l2_gradient():
+    data, l2 = two_layer_gradients()
+    right = {k: data[k] + l2[k] for k in data}
+    hint = explain_gradient_errors(right, data, reg=0.1, tol=1e-8, **L2)  # L2 gradient left out
+    assert hint.startswith("TwoLayerNet.loss: wrong gradients for W1 (relative error ")
+    assert "(b1, b2 right)" in hint
+    assert "look at the L2 term's gradient. This loss adds reg * sum(W**2), with no one-half, whose " \
+           "gradient for each weight matrix W is 2 * reg * W" in hint
+
+
+def test_gradients_averaged_twice_point_to_the_averaging_over_n():
+    data, l2 = two_layer_gradients()
+    right = {k: data[k] + l2[k] for k in data}
+    twice = {k: data[k] / 5 + l2[k] for k in data}  # the data gradient divided by N = 5 again
+    hint = explain_gradient_errors(right, twice, reg=0.1, tol=1e-8, **L2)
+    assert "wrong gradients for W1" in hint and "b1 and b2: each is 0.2 times the numerical one: " \
+        "the averaging over the N examples is done twice or not at all" in hint
+    not_averaged = {k: v * 5 for k, v in data.items()}
+    hint = explain_gradient_errors(data, not_averaged, reg=0.0, tol=1e-8, **L2)
+    assert "each is 5 times the numerical one" in hint
+
+
+def test_weights_wrong_without_regularization_point_to_dw():
+    data, _ = two_layer_gradients()
+    wrong = dict(data, W2=data["W2"] + 1)
+    hint = explain_gradient_errors(data, wrong, reg=0.0, tol=1e-8, **L2)
+    assert "wrong gradient for W2" in hint and "look at dw of the affine layers" in hint
+
+
+def test_only_the_first_layer_wrong_points_below_the_second_layer():
+    data, _ = two_layer_gradients()
+    wrong = dict(data, W1=data["W1"] + 1, b1=data["b1"] + 1)
+    hint = explain_gradient_errors(data, wrong, reg=0.0, tol=1e-8, **L2, where="fc_net")
+    assert hint.startswith("fc_net: wrong gradients for W1") and "relu_backward" in hint

@@ -1,4 +1,5 @@
 """The classic TwoLayerNet: course reference numbers, gradients, training and its traps."""
+import re
 import types
 from pathlib import Path
 
@@ -246,7 +247,9 @@ def test_stubbed_source_is_the_kit_itself():
     ((FORWARD, LOSS, BACKWARD), r"loss\(\) returned None as the loss: write the forward pass and "
                                 r"the loss in TwoLayerNet.loss \(cs231n/classifiers/neural_net.py\)"),
     ((LOSS, BACKWARD), r"loss\(\) returned None as the loss"),
-    ((BACKWARD,), r"loss\(\) returned no gradient for W1, b1, W2, b2: write the backward pass"),
+    ((BACKWARD,), r"loss\(\) returned no gradient for W1, b1, W2, b2: grads has no such keys; in "
+                  r"TwoLayerNet.loss \(cs231n/classifiers/neural_net.py\), store them in grads\['W1'\], "
+                  r"grads\['b1'\], grads\['W2'\], grads\['b2'\]"),
     ((PREDICT,), r"predict\(\) returned None: write TwoLayerNet.predict"),
 ])
 def test_unwritten_regions_are_named(stubs, message):
@@ -265,8 +268,34 @@ def test_a_missing_gradient_is_named():
         return out
 
     net.loss = loss
-    with pytest.raises(NotImplementedError, match=r"no gradient for b1: write the backward pass"):
+    with pytest.raises(NotImplementedError, match=r"no gradient for b1: grads has no such key; in "
+                                                  r"TwoLayerNet.loss .*, store it in grads\['b1'\]"):
         net.train(X, y, X, y, num_iters=2)
+
+
+def test_predict_that_returns_scores_says_take_the_argmax():
+    """The scores instead of labels: predict says so, not NumPy's broadcasting error later."""
+    net, X, y = toy()
+    region = "        y_pred = np.argmax(self.loss(X), axis=1)\n"
+    assert NET_SOURCE.count(region) == 1
+    module = types.ModuleType("neural_net_scores")
+    exec(compile(NET_SOURCE.replace(region, "        y_pred = self.loss(X)\n"), "neural_net_scores.py", "exec"),
+         module.__dict__)
+    scores_net = module.TwoLayerNet(4, 10, 3)
+    scores_net.params = net.params
+    with pytest.raises(ValueError, match=re.escape(
+            "predict must return one label per row, shape (5,): you returned scores of shape (5, 3); "
+            "take the argmax over the classes")):
+        scores_net.predict(X)
+    with pytest.raises(ValueError, match=r"predict must return one label per row, shape \(200,\): "
+                                         r"you returned scores of shape \(200, 3\)"):
+        scores_net.train(X, y, X, y, num_iters=1)
+    assert net.predict(X).shape == (5,)
+
+
+def test_predict_left_as_its_stub_says_so():
+    with pytest.raises(NotImplementedError, match=r"predict\(\) returned None: write TwoLayerNet.predict"):
+        net_with_stubs(PREDICT)(4, 10, 3).predict(np.ones((2, 4)))
 
 
 # ----------------------------------------------------------------------------

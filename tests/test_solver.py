@@ -284,3 +284,50 @@ def test_zero_epochs_train_nothing():
     solver = Solver(make_model(), make_data(), num_epochs=0, verbose=False)
     solver.train()
     assert solver.loss_history == []
+
+
+def test_an_update_rule_that_returns_none_is_named(monkeypatch):
+    """A course-era optim.py with an unwritten rule returns (None, config): the Solver names the rule."""
+    def sgd_momentum(w, dw, config=None):
+        return None, config
+
+    monkeypatch.setattr(optim, "sgd_momentum", sgd_momentum)
+    solver = Solver(make_model(), make_data(), update_rule="sgd_momentum", verbose=False)
+    with pytest.raises(NotImplementedError, match=r"Solver: sgd_momentum returned None as next_w: "
+                                                  r"write `sgd_momentum` in `cs231n/optim.py`"):
+        solver.train()
+
+
+@pytest.mark.parametrize("result", [None, (None, {}), 2.0])
+def test_a_model_loss_that_returns_no_loss_is_named(result):
+    model = CountingModel()
+    model.loss = lambda X, y=None: result
+    solver = Solver(model, make_data(), verbose=False)
+    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss\(X, y\) must return \(loss, grads\)"):
+        solver.train()
+
+
+def test_grads_without_a_parameter_are_named():
+    model = CountingModel()
+    model.loss = lambda X, y=None: (1.0, {})
+    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss returned grads without W: store it "
+                                                  r"in grads\['W'\] in CountingModel.loss in test_solver.py"):
+        Solver(model, make_data(), verbose=False).train()
+
+
+def test_the_loss_regions_stub_is_named():
+    """fc_net's loss region left as its stub returns (0, {})."""
+    model = CountingModel()
+    model.loss = lambda X, y=None: (0, {})
+    with pytest.raises(NotImplementedError, match=r"Solver: CountingModel.loss\(X, y\) returned the loss 0 and no "
+                                                  r"gradients: write the loss and the backward pass"):
+        Solver(model, make_data(), verbose=False).train()
+
+
+def test_a_model_without_params_names_its_init():
+    """fc_net's __init__ left as its stub leaves model.params empty."""
+    model = make_model()
+    model.params = {}
+    with pytest.raises(NotImplementedError, match=r"Solver: model.params is empty: write TwoLayerNet.__init__ in "
+                                                  r"cs231n/classifiers/fc_net.py"):
+        Solver(model, make_data(), snapshot_every=5)

@@ -84,8 +84,29 @@ EXPLAINED_BUGS = {
     "loss not written": ("toy loss", Plant(NET, "loss = data_loss + reg * (sum_sq(W1) + sum_sq(W2))",
                                            "loss = None"),
                          "returned None as the loss: write the loss in TwoLayerNet.loss"),
+    # The gradients computed but not put in grads (or not computed at all): the keys are named.
     "backward not written": ("toy gradients", Plant(NET, "        return loss, grads\n", "        return loss, {}\n"),
-                             "grads has no W1, b1, W2, b2: write the backward pass in TwoLayerNet.loss"),
+                             "grads has no W1, b1, W2, b2: in TwoLayerNet.loss (cs231n/classifiers/neural_net.py), "
+                             "store them in grads['W1'], grads['b1'], grads['W2'], grads['b2']"),
+    "gradient not stored": ("toy gradients", Plant(NET, 'grads["b1"] = da1.sum(axis=0)', 'db1 = da1.sum(axis=0)'),
+                            "grads has no b1: in TwoLayerNet.loss (cs231n/classifiers/neural_net.py), "
+                            "store it in grads['b1']"),
+    # The check computes all four errors (W1, b1, b2 right too), then names the mistake their
+    # pattern points to.
+    "no L2 gradient": ("toy gradients", Plant(NET, '        grads["W2"] += 2 * reg * W2\n', ""),
+                       "TwoLayerNet.loss: wrong gradient for W2 (relative error 1.0e+00) (W1, b1, b2 right): "
+                       "the biases are right, so the data gradient is; look at the L2 term's gradient. This "
+                       "loss adds reg * (np.sum(W1 * W1) + np.sum(W2 * W2)), with no one-half, whose gradient "
+                       "for each weight matrix W is 2 * reg * W"),
+    "averaged twice": ("toy gradients",
+                       Plant(NET, 'dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)',
+                             'dh1, grads["W2"], grads["b2"] = affine_backward(dscores / N, fc2_cache)'),
+                       "b1 and b2: each is 0.2 times the numerical one: the averaging over the N examples "
+                       "is done twice or not at all"),
+    "predict returns scores": ("toy training", Plant(NET, "y_pred = np.argmax(self.loss(X), axis=1)",
+                                                     "y_pred = self.loss(X)"),
+                               "predict must return one label per row, shape (200,): you returned scores of "
+                               "shape (200, 3); take the argmax over the classes"),
 }
 
 

@@ -119,6 +119,12 @@ class TwoLayerNet(object):
         - grads: Dictionary with the same keys as self.params, mapping parameter
           names to gradients of the loss with respect to those parameters.
         """
+        missing = [name for name in _PARAM_NAMES if name not in self.params]
+        if missing:
+            raise NotImplementedError(
+                f"write TwoLayerNet.__init__ in cs231n/classifiers/fc_net.py (self.params has no "
+                f"{', '.join(repr(name) for name in missing)}): its code region stores the weights and "
+                f"biases in self.params['W1'], self.params['b1'], self.params['W2'], self.params['b2']")
         scores = None
         ############################################################################
         # TODO: Implement the forward pass for the two-layer net, computing the    #
@@ -130,6 +136,9 @@ class TwoLayerNet(object):
         h1, h1_cache = affine_relu_forward(X, W1, b1)
         scores, scores_cache = affine_forward(h1, W2, b2)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+        if scores is None:
+            raise NotImplementedError("TwoLayerNet.loss: scores is None: write the forward pass (the "
+                                      "first code region of TwoLayerNet.loss in cs231n/classifiers/fc_net.py)")
 
         # If y is None then we are in test mode so just return scores
         if y is None:

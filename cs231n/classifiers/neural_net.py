@@ -55,9 +55,42 @@ def _check_loss_result(result, params):
         raise TypeError(f"train: loss() must return grads as a dict, got {type(grads).__name__}")
     missing = [name for name in params if grads.get(name) is None]
     if missing:
-        raise NotImplementedError(f"train: loss() returned no gradient for {', '.join(missing)}: "
-                                  f"write the backward pass in {where}")
+        raise NotImplementedError(
+            f"train: loss() returned no gradient for {', '.join(missing)}: grads has no "
+            f"{'such keys' if len(missing) > 1 else 'such key'}; in {where}, store "
+            f"{'them' if len(missing) > 1 else 'it'} in "
+            f"{', '.join(f'grads[{name!r}]' for name in missing)} (and write the backward pass "
+            f"there first if it is not written yet)")
     return loss, grads
+
+
+def _check_predictions(y_pred, X):
+    """
+    Check what the code region of TwoLayerNet.predict gave: one label per row of X.
+
+    Inputs:
+    - y_pred: The region's result.
+    - X: The data passed to predict, of shape (N, D).
+
+    Returns:
+    - y_pred, when it has shape (N,).
+
+    Raises NotImplementedError when y_pred is None, and ValueError naming the
+    shape when it is not (N,) (scores of shape (N, C): take the argmax).
+    """
+    where = "TwoLayerNet.predict (cs231n/classifiers/neural_net.py)"
+    if y_pred is None:
+        raise NotImplementedError(f"predict() returned None: write {where}: its code region sets y_pred")
+    N = X.shape[0]
+    shape = np.shape(y_pred)
+    if len(shape) == 2 and shape[0] == N:
+        raise ValueError(f"{where}: predict must return one label per row, shape ({N},): you returned "
+                         f"scores of shape {shape}; take the argmax over the classes "
+                         f"(np.argmax(scores, axis=1))")
+    if shape != (N,):
+        raise ValueError(f"{where}: predict must return one label per row of X, shape ({N},), "
+                         f"got shape {shape}")
+    return y_pred
 
 
 class TwoLayerNet(object):
@@ -408,7 +441,7 @@ class TwoLayerNet(object):
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
         y_pred = np.argmax(self.loss(X), axis=1)
         # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
-        return y_pred
+        return _check_predictions(y_pred, X)
 
     def save(self, path):
         """
