@@ -65,12 +65,19 @@ PLANTED_BUGS = [
      Plant(OPTIM, 't = config["t"] + 1', 't = config["t"]')),
     ("adam",  # no bias correction of the first moment
      Plant(OPTIM, "m_hat = m / (1 - beta1 ** t)", "m_hat = m")),
+    ("answer format (inline question 1)",
+     Plant(NOTEBOOK, "inline_question_1_answer = [1, 2]", "inline_question_1_answer = '1 and 2'")),
+    ("answer format (inline question 2)",
+     Plant(NOTEBOOK, "inline_question_2_answer = [1, 3]", "inline_question_2_answer = [1, 5]")),
     ("best model accuracy",  # the tuned model not kept
      Plant(NOTEBOOK, "best_model = candidate", "best_model = TwoLayerNet(input_size, hidden_size, num_classes)")),
 ]
 
 # The cells a planted run needs, where running every cell up to the check is slow.
 NEEDED_CELLS = {check: [f"# Check: {check}"] for check in ("sgd_momentum", "rmsprop", "adam")}
+NEEDED_CELLS.update({f"answer format (inline question {q})": [f"inline_question_{q}_answer = ",
+                                                                f"# Check: answer format (inline question {q})"]
+                     for q in (1, 2)})
 
 # Planted bugs whose check comes after CIFAR-10 training: nearly whole-notebook runs.
 LONG_CHECKS = {"Solver validation accuracy", "best model accuracy"}
