@@ -77,7 +77,29 @@ EXPLAINED_BUGS = {
                     "at x == 0 exactly it is 0 (use x > 0, not x >= 0)"),
     "no reshape": ("affine_forward on images", PLANTED_BUGS["affine_forward on images"],
                    "reshape x to (N, D) rows first"),
-    # A fresh kit: the regions are unwritten and their variables stay None (or grads {}).
+    # A fresh kit: the regions are unwritten and their variables stay None (or grads {}). The
+    # layers come first, in the notebook's order, each named before TwoLayerNet.loss fails on it.
+    "affine_forward not written": ("toy scores", Plant(LAYERS, "    out += b\n", "    out = None\n"),
+                                   "affine_forward returned None: write affine_forward in cs231n/layers.py first"),
+    "relu_forward not written": ("toy scores", Plant(LAYERS, "out = np.maximum(x, 0)", "out = None"),
+                                 "relu_forward returned None: write relu_forward in cs231n/layers.py"),
+    "softmax_loss not written": ("toy loss", Plant(LAYERS, "    loss = -log_probs.sum() / N\n", "    loss = None\n"),
+                                 "softmax_loss returned None: write softmax_loss in cs231n/layers.py first"),
+    # Once TwoLayerNet.loss has its backward pass, the toy loss runs it too: an unwritten layer it
+    # calls is named there.
+    "affine_backward not written": ("toy loss", Plant(LAYERS, "    dx = (dout @ w.T).reshape(x.shape)\n",
+                                                      "    dx = None\n"),
+                                    "affine_backward returned None: write affine_backward in cs231n/layers.py "
+                                    "first (your backward pass in TwoLayerNet.loss calls it)"),
+    "relu_backward not written": ("toy loss", Plant(LAYERS, "dx = dout * (x > 0)", "dx = None"),
+                                  "relu_backward returned None: write relu_backward in cs231n/layers.py first"),
+    # Neither the backward pass nor the layers it needs written: the gradients check names the layers.
+    "backward layers not written": (
+        "toy gradients",
+        [Plant(NET, 'dh1, grads["W2"], grads["b2"] = affine_backward(dscores, fc2_cache)', "return loss, grads"),
+         Plant(LAYERS, "    dx = (dout @ w.T).reshape(x.shape)\n", "    dx = None\n"),
+         Plant(LAYERS, "dx = dout * (x > 0)", "dx = None")],
+        "affine_backward returned None: write affine_backward in cs231n/layers.py first (then relu_backward)"),
     "forward not written": ("toy scores", Plant(NET, "scores, fc2_cache = affine_forward(h1, W2, b2)",
                                                 "scores, fc2_cache = None, None"),
                             "net.loss(X) returned None: write the forward pass in TwoLayerNet.loss"),
@@ -115,7 +137,7 @@ EXPLAINED_BUGS = {
 def test_the_check_explains_the_mistake(tmp_path, bug):
     check, plant, message = EXPLAINED_BUGS[bug]
     marker = f"# Check: {check}\n"
-    result = run_nbval(NOTEBOOK, tmp_path, plants=[plant], last_marker=marker)
+    result = run_nbval(NOTEBOOK, tmp_path, plants=plant if isinstance(plant, list) else [plant], last_marker=marker)
     assert result.returncode != 0 and result.failed, result.output[-3000:]
     assert result.failed[0] == code_cell_number(result.notebook, marker), result.output[-3000:]
     flat = " ".join(result.output.split())

@@ -7,7 +7,7 @@ from kit.student.regions import has_regions
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A frame, as Python ('File "x/cs231n/layers.py", line 3, in f') or IPython ('File x/cs231n/layers.py:3, in f(...)')
 # writes it.
-FRAME = re.compile(r'File "?([^",]*?(cs231n/[\w/]+\.py))"?(?:, line |:)(\d+)(?:, in (\w+))?')
+FRAME = re.compile(r'File "?([^",]*?(cs231n/[\w/]+\.py))"?(?:, line |:)(\d+)(?:, in ([\w.]+))?')
 
 
 def clean(text):
