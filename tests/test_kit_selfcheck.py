@@ -82,7 +82,8 @@ def copy_kit(kit, dest):
 
 def make(kit, target, timeout):
     """`make TARGET` in a kit, with this interpreter's environment standing in for the kit's .venv."""
-    return subprocess.run(["make", "-o", ".venv/.installed", target, f"PY={sys.executable}"], cwd=kit,
+    return subprocess.run(["make", "--no-print-directory", "-o", ".venv/.installed", target, f"PY={sys.executable}"],
+                          cwd=kit,
                           capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
 
@@ -221,8 +222,9 @@ def free_port():
 @pytest.mark.timeout(300)
 def test_jupyter_lab_of_make_lab_serves_the_kits_root(released_kit):
     """The notebook's "open the file cs231n/classifiers/neural_net.py" can be followed in Jupyter Lab."""
-    line = subprocess.run(["make", "-n", "-o", ".venv/.installed", "lab", "PY=python"], cwd=released_kit,
-                          capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "-o", ".venv/.installed", "lab", "PY=python"],
+                         cwd=released_kit, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in dry.splitlines() if "-m jupyter lab" in line)
     command = shlex.split(line)
     assert command[:4] == ["python", "-m", "jupyter", "lab"], line
     port, token = free_port(), "kit-test"
