@@ -29,6 +29,7 @@ ACTIVE = "KIT_CHECK"            # set by kit.student.check
 REPORT = "KIT_CHECK_REPORT"     # where the verdicts go, as JSON
 COPY_PREFIX = ".check-"         # the copies of the notebooks that run
 MAX_TEXT = 1500
+MORE = "more checks (other seeds and sizes)"   # independent tests: no failure follows from another
 MARKS = {"passed": "  ok    ", "failed": "  FAIL  ", "skipped": "  skip  "}
 _session = {}   # the pytest config of this run (pytest_runtest_logreport gets reports only)
 
@@ -48,7 +49,7 @@ def _label(item):
     """(group, name) of a test: the notebook and the check's title, or more_checks and the test's name."""
     cell = getattr(item, "cell", None)
     if cell is None:
-        return "more checks (other seeds and sizes)", item.name.replace("test_", "", 1).replace("_", " ")
+        return MORE, item.name.replace("test_", "", 1).replace("_", " ")
     group = item.path.name[len(COPY_PREFIX):] if item.path.name.startswith(COPY_PREFIX) else item.path.name
     number, code_cells = 0, [c for c in item.parent.nb.cells if c.cell_type == "code"]
     for n, other in enumerate(code_cells, start=1):
@@ -163,7 +164,7 @@ def pytest_runtest_logreport(report):
     message = getattr(report, "kit_message", "")
     if report.skipped and isinstance(report.longrepr, tuple):
         message = str(report.longrepr[2]).replace("Skipped: ", "")
-    if report.failed:
+    if report.failed and group != MORE:
         first = config.kit_first_failure.setdefault(group, name)
         if first != name:
             message += f"\n(this may follow from the failure of '{first}' above)"
@@ -183,9 +184,14 @@ def pytest_terminal_summary(terminalreporter, config):
     failed = [r for r in results if r["status"] == "failed"]
     write("")
     if failed:
-        write(f"{len(failed)} problem(s):")
-        for r in failed:
+        # The first failure of each notebook (and of the more checks); the others may follow from it.
+        first = [r for r in failed
+                 if r["notebook"] == MORE or config.kit_first_failure.get(r["notebook"]) == r["check"]]
+        write(f"{len(failed)} problem(s); the first of each notebook, and the more checks:")
+        for r in first:
             write(f"  {r['notebook']}: {r['check']}")
+        if len(failed) > len(first):
+            write(f"  (and {len(failed) - len(first)} more after them, listed above; they may follow from these)")
         write(f"The first one to fix: '{failed[0]['check']}' ({failed[0]['notebook']}); its message is above.")
     else:
         write("Every check passes on your current code.")
