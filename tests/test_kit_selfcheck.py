@@ -171,6 +171,20 @@ def test_a_failure_after_the_first_says_it_may_follow_from_it_and_names_the_file
     assert "The first one to fix: 'toy scores' (two_layer_net.ipynb)" in output
 
 
+@pytest.mark.timeout(600)
+def test_an_output_that_differs_shows_the_reference_beside_the_students(solved, tmp_path):
+    """A debugging print left in a layer: the check's output differs from the reference's, with no error."""
+    kit = copy_kit(solved, tmp_path / "kit")
+    plant(kit, "cs231n/layers.py", "    out += b\n", "    out += b\n    print('debug: affine_forward', out.shape)\n")
+    status, output = check(kit, "two_layer_net")
+    assert status != 0
+    assert verdicts(output)["toy scores"] == "FAIL", output[-3000:]
+    section = output[output.index("FAIL  toy scores"):output.index("affine_forward on images")]
+    # A long output: only the lines that differ, the student's marked +.
+    assert "the output differs from the reference's (- the reference printed, + your code printed" in section
+    assert "+debug: affine_forward (5, 10)" in section and "correct scores" not in section, section
+
+
 def test_a_bare_pytest_in_the_kit_is_sent_to_make_test(released_kit):
     proc = subprocess.run([sys.executable, "-m", "pytest"], cwd=released_kit, capture_output=True, text=True,
                           timeout=120, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))

@@ -18,6 +18,7 @@ A bare `pytest` in the student kit would compare the notebooks with the outputs
 saved in them, the student's own after a save: the plugin stops it and names
 the command to run instead.
 """
+import difflib
 import json
 import os
 
@@ -29,6 +30,7 @@ ACTIVE = "KIT_CHECK"            # set by kit.student.check
 REPORT = "KIT_CHECK_REPORT"     # where the verdicts go, as JSON
 COPY_PREFIX = ".check-"         # the copies of the notebooks that run
 MAX_TEXT = 1500
+SHORT_OUTPUT = 12   # lines of both outputs together: longer ones are shown as the lines that differ
 MORE = "more checks (other seeds and sizes)"   # independent tests: no failure follows from another
 MARKS = {"passed": "  ok    ", "failed": "  FAIL  ", "skipped": "  skip  "}
 _session = {}   # the pytest config of this run (pytest_runtest_logreport gets reports only)
@@ -98,8 +100,14 @@ def _cell_message(item, longrepr):
             trace = "\n".join(out.get("traceback") or [])
             return _shorten(f"{out.get('ename')}: {clean(out.get('evalue'))}{_where(trace)}")
     if outputs or item.cell.get("outputs"):
-        return _shorten(f"the reference printed:\n{_indent(_texts(item.cell.get('outputs')))}\n"
-                        f"your code printed:\n{_indent(_texts(outputs)) or '    (nothing)'}")
+        reference, yours = _texts(item.cell.get("outputs")), _texts(outputs)
+        if len(reference.splitlines()) + len(yours.splitlines()) > SHORT_OUTPUT:
+            diff = difflib.unified_diff(reference.splitlines(), yours.splitlines(), lineterm="", n=1)
+            lines = [line for line in diff if not line.startswith(("---", "+++", "@@"))]
+            return _shorten("the output differs from the reference's (- the reference printed, + your code "
+                            "printed; other lines are the same):\n" + _indent("\n".join(lines)))
+        return _shorten(f"the reference printed:\n{_indent(reference)}\n"
+                        f"your code printed:\n{_indent(yours) or '    (nothing)'}")
     return _shorten(clean(longrepr).strip().splitlines()[-1] if longrepr else "failed")
 
 
