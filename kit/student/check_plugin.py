@@ -24,6 +24,7 @@ import os
 
 import pytest
 
+from kit.student.notebooks import CHECK_PREFIX, cell_label, output_text
 from kit.student.tracebacks import clean, location
 
 ACTIVE = "KIT_CHECK"            # set by kit.student.check
@@ -57,29 +58,15 @@ def _label(item):
     for n, other in enumerate(code_cells, start=1):
         if other is cell:
             number = n
-    lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip()]
-    if lines and lines[0].startswith("# Check:"):
-        return group, lines[0][len("# Check:"):].strip()
-    first = next((ln for ln in lines if not ln.startswith("# NBVAL")), "")
-    return group, f"code cell {number} ({first[:50]!r})"
+    return group, cell_label(cell.source, number)
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         group, name = _label(item)
         item.kit_label = (group, name)
-        item.kit_is_check = getattr(item, "cell", None) is None or name.split(" ")[0] != "code"
-
-
-def _texts(outputs):
-    parts = []
-    for out in outputs or []:
-        kind = out.get("output_type")
-        if kind == "stream":
-            parts.append(out.get("text", ""))
-        elif kind in ("execute_result", "display_data"):
-            parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
-    return clean("".join(parts)).strip()
+        cell = getattr(item, "cell", None)
+        item.kit_is_check = cell is None or cell.source.strip().startswith(CHECK_PREFIX)
 
 
 def _where(traceback_text):
@@ -100,7 +87,7 @@ def _cell_message(item, longrepr):
             trace = "\n".join(out.get("traceback") or [])
             return _shorten(f"{out.get('ename')}: {clean(out.get('evalue'))}{_where(trace)}")
     if outputs or item.cell.get("outputs"):
-        reference, yours = _texts(item.cell.get("outputs")), _texts(outputs)
+        reference, yours = (clean(output_text(o)).strip() for o in (item.cell.get("outputs"), outputs))
         if len(reference.splitlines()) + len(yours.splitlines()) > SHORT_OUTPUT:
             diff = difflib.unified_diff(reference.splitlines(), yours.splitlines(), lineterm="", n=1)
             lines = [line for line in diff if not line.startswith(("---", "+++", "@@"))]

@@ -101,12 +101,41 @@ def is_hidden_cell(cell):
     return "hidden" in cell_tags(cell)
 
 
+def output_text(outputs):
+    """
+    What a cell's outputs show as text: streams, the text/plain of results, and an
+    "ename: evalue" line per error (nbformat output dicts; anything else is skipped).
+    """
+    parts = []
+    for out in outputs or []:
+        kind = out.get("output_type") if isinstance(out, dict) else None
+        if kind == "stream":
+            parts.append(str(out.get("text", "")))
+        elif kind in ("execute_result", "display_data"):
+            parts.append(str((out.get("data") or {}).get("text/plain", "")) + "\n")
+        elif kind == "error":
+            parts.append(f"{out.get('ename')}: {out.get('evalue')}\n")
+    return "".join(parts)
+
+
 # ---------------------------------------------------------------------------- checks
 
 def check_title(source):
     """The title of a `# Check: <title>` cell (its first line, when it is not one)."""
     first = source.strip().splitlines()[0] if source.strip() else ""
     return first[len(CHECK_PREFIX):].strip() if first.startswith(CHECK_PREFIX) else first[:60]
+
+
+def cell_label(source, number):
+    """
+    How the student's tools name a code cell: the title of a `# Check:` cell, or
+    "code cell N ('its first line of code')" (N counts the notebook's code cells from 1,
+    as `collect` does).
+    """
+    if source.strip().startswith(CHECK_PREFIX):
+        return check_title(source)
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    return f"code cell {number} ({first[:50]!r})"
 
 
 def is_hidden(visibility):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from kit.student.notebooks import check_title
+from kit.student.notebooks import CHECK_PREFIX, cell_label
 from kit.student.tracebacks import clean, location
 
 NOTE_TAG = "run-note"
@@ -42,12 +42,9 @@ def _failed_cell(nb):
 
 
 def describe(cell, number):
-    """'the check "toy scores"' or 'code cell 12 ("from cs231n.data_utils import ...")'."""
-    source = cell.source.strip()
-    if source.startswith("# Check:"):
-        return f"the check '{check_title(source)}'"
-    first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
-    return f"code cell {number} ({first[:50]!r})"
+    """"the check 'toy scores'" or "code cell 12 ('from cs231n.data_utils import ...')"."""
+    label = cell_label(cell.source, number)
+    return f"the check '{label}'" if cell.source.strip().startswith(CHECK_PREFIX) else label
 
 
 def mark_failure(nb, index, what, message):

@@ -27,7 +27,10 @@ import os
 
 import pytest
 
+from kit.student.notebooks import output_text
+
 CONFIG_VARIABLE = "KIT_NBVAL_SANDBOX"
+MAX_TEXT = 2000   # characters of a cell's text output kept for the feedback (the end)
 
 
 def _config():
@@ -109,20 +112,6 @@ def _record(report):
         f.write(line + "\n")
 
 
-def _texts(outputs, limit=2000):
-    """What a list of cell outputs shows as text (streams, text/plain, errors)."""
-    parts = []
-    for out in outputs or []:
-        kind = out.get("output_type")
-        if kind == "stream":
-            parts.append(out.get("text", ""))
-        elif kind in ("execute_result", "display_data"):
-            parts.append(str(out.get("data", {}).get("text/plain", "")) + "\n")
-        elif kind == "error":
-            parts.append(f"{out.get('ename')}: {out.get('evalue')}\n")
-    return "".join(parts)[-limit:]
-
-
 #: What the executed notebook kept for the instructor holds of a cell's outputs: text and
 #: images only (a student's HTML or JavaScript never reaches the instructor's browser).
 KEPT_TYPES = ("text/plain", "image/png", "image/jpeg")
@@ -163,8 +152,8 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if call.when == "call" and hasattr(item, "test_outputs") and hasattr(item, "cell"):
-        report.kit_got = _texts(item.test_outputs)
-        report.kit_expected = _texts(item.cell.get("outputs"))
+        report.kit_got = output_text(item.test_outputs)[-MAX_TEXT:]
+        report.kit_expected = output_text(item.cell.get("outputs"))[-MAX_TEXT:]
         report.kit_outputs = _kept_outputs(item.test_outputs)
 
 
