@@ -136,9 +136,11 @@ def run_check(root=".", names=(), more=True, out=None):
             report = Path(tmp) / "report.json"
             env = dict(os.environ, **{ACTIVE: "1", REPORT: str(report)})
             env.setdefault("MPLBACKEND", "agg")
-            proc = subprocess.run(pytest_command(root, copies, more), cwd=root, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-            print(proc.stdout, end="", file=out, flush=True)
+            # Each verdict is passed on as soon as pytest prints it: a long tuning cell shows where it is.
+            with subprocess.Popen(pytest_command(root, copies, more), cwd=root, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+                for line in proc.stdout:
+                    print(line, end="", file=out, flush=True)
             results = _read_json(report) or []
         return proc.returncode, results
     finally:
