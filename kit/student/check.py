@@ -96,24 +96,21 @@ def remove_copies(root):
         path.unlink(missing_ok=True)
 
 
-def pytest_command(root, copies, more=True):
+def pytest_command(root, copies):
     args = [sys.executable, "-m", "pytest", "--rootdir", str(root), "-o", "addopts=", "-p", "no:cacheprovider",
             "-p", "kit.student.check_plugin", "-q", "--no-header", "--tb=no", "-rN",
             "--nbval", "--nbval-current-env", "--nbval-cell-timeout", "3600"]
     if (Path(root) / SANITIZE).is_file():
         args += ["--nbval-sanitize-with", SANITIZE]
-    args += [str(p.relative_to(root)) for p in copies]
-    if more:
-        args.append(MORE_CHECKS)
-    return args
+    return args + [str(p.relative_to(root)) for p in copies] + [MORE_CHECKS]
 
 
-def run_check(root=".", names=(), more=True, out=None):
+def run_check(root=".", names=(), out=None):
     """
     Run the self-check of the kit at `root`, printing as it goes.
 
     Inputs:
-    - names: Only these notebooks (default all); more: also run more_checks.
+    - names: Only these notebooks (default all); the more checks always run.
     - out: Where to print (default sys.stdout).
 
     Returns:
@@ -137,7 +134,7 @@ def run_check(root=".", names=(), more=True, out=None):
             env = dict(os.environ, **{ACTIVE: "1", REPORT: str(report)})
             env.setdefault("MPLBACKEND", "agg")
             # Each verdict is passed on as soon as pytest prints it: a long tuning cell shows where it is.
-            with subprocess.Popen(pytest_command(root, copies, more), cwd=root, env=env, stdout=subprocess.PIPE,
+            with subprocess.Popen(pytest_command(root, copies), cwd=root, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
                 for line in proc.stdout:
                     print(line, end="", file=out, flush=True)
