@@ -8,6 +8,10 @@ Every member is checked before a byte is written:
   extracting, so that a zip bomb that lies about its size stops at the limit.
 Too many members, or a total above the limit, reject the whole archive.
 Files are created with O_EXCL | O_NOFOLLOW under directories made here.
+
+A zip whose files all sit under one top-level folder (a student who zipped the
+folder, not its contents: `assignment1/cs231n/layers.py`) is read as if that
+folder were not there, and the feedback says so.
 """
 import os
 import stat
@@ -88,6 +92,10 @@ def extract(zip_path, dest, allowed):
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ArchiveRejected(f"the zip has {len(infos)} members, more than the limit of {MAX_MEMBERS}")
+        folder = _enclosing_folder(infos, allowed)
+        if folder:
+            result.messages.append(f"your files sit in the folder {folder}/ of the zip: they were graded as "
+                                   f"if they did not (`python -m kit collect` writes the zip for you)")
         chosen, total = [], 0
         for info in infos:
             raw = info.filename
@@ -98,6 +106,11 @@ def extract(zip_path, dest, allowed):
             if info.is_dir():
                 continue
             rel = _safe_relative(name)
+            if rel is not None and folder:
+                rel = rel[len(folder) + 1:] if rel.startswith(folder + "/") else None
+                if rel is None:
+                    result.messages.append(f"ignored {name!r}: outside the folder {folder}/")
+                    continue
             if rel is None:
                 result.messages.append(f"ignored {name!r}: absolute path or path outside the kit")
                 continue
@@ -131,6 +144,32 @@ def extract(zip_path, dest, allowed):
                 result.messages.append(f"ignored {rel}: larger than declared or than the limit "
                                        f"(zip bomb?), or unreadable")
     return result
+
+
+def _enclosing_folder(infos, allowed):
+    """
+    The one folder of the zip that holds the student's files, when none sits at the top; else "".
+
+    Only when no member is an allow-listed path as it stands, and every member
+    whose name ends with an allow-listed path has the same folder in front of it
+    (`assignment1/` or `Dave/assignment1/`).
+    """
+    folders, top = set(), False
+    for info in infos:
+        name = _member_name(info)
+        rel = _safe_relative(name) if name is not None and not info.is_dir() else None
+        if rel is None:
+            continue
+        if rel in allowed:
+            top = True
+            break
+        for path in allowed:
+            if rel.endswith("/" + path):
+                folders.add(rel[:-len(path) - 1])
+    if top or len(folders) != 1:
+        return ""
+    folder = folders.pop()
+    return "" if folder.split("/")[0] == "__MACOSX" else folder
 
 
 def max_member_size(rel):
