@@ -73,6 +73,8 @@ def test_a_value_earns_its_points_only_with_what_it_requires():
              2: CellOutcome("timeout", error="the cell used more than 2 s of CPU (an infinite loop?)")}
     public, twin, full = score_checks(cells, wrong, expected)
     assert (public.points, twin.points, full.points) == (0.0, 0.0, 0.0)
+    assert full.lines == ["stopped: the cell used more than 2 s of CPU, this check's budget (correct code needs a "
+                          "fraction of it; a numerical gradient cannot meet it)"]
     assert public.lines[0] == ("WRONG a: matches, but it earns its points only when the same code also works on "
                                "unpublished inputs; yours did not (a: does not match the expected values "
                                "(1 of 1 entries differ))")

@@ -40,6 +40,8 @@ import numpy as np
 from kit.instructor.grade.measures import MeasureError, derive
 
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-6, 1e-8
+# After "the cell used more than N s of CPU" in a check with its own "cpu_limit".
+BUDGET_NOTE = ", this check's budget (correct code needs a fraction of it; a numerical gradient cannot meet it)"
 MAX_ELEMENTS = 2_000_000
 MAX_DIMS = 32
 
@@ -189,6 +191,8 @@ def score_check(check, record, expected_record, explain=lambda text: text):
         what = {"error": "your code raised an error", "timeout": "stopped", "dead": "stopped",
                 "memory": "stopped", "malformed": "unreadable output"}.get(record.status, record.status)
         detail = explain(record.error or "") if not hidden else _last_line(explain(record.error or ""))
+        if record.status == "timeout" and "cpu_limit" in meta:
+            detail = detail.replace(" (an infinite loop?)", BUDGET_NOTE)
         result.lines.append(f"{what}: {detail}".rstrip(": "))
         return result
     if not record.values:
@@ -300,7 +304,7 @@ def _gate_line(key, check, result, needed_key):
     keys = list(result.right)
     why = (result.lines[keys.index(needed_key)] if needed_key in keys and len(result.lines) == len(keys)
            else (result.lines[0] if result.lines else "it did not run"))
-    why = why.removeprefix("WRONG ").removeprefix("ok    ").replace(" (an infinite loop?)", "")
+    why = why.removeprefix("WRONG ").removeprefix("ok    ").replace(" (an infinite loop?)", "").replace(BUDGET_NOTE, "")
     return f"{key}: matches, but it earns its points only when {gate}; yours did not ({why})"
 
 
