@@ -123,7 +123,7 @@ def run_checks(make_sandbox, notebooks, limits):
                     run.out_of_time = True
                     break
                 records[check.index] = session.execute(nb.name, {"source": check.source}, check.name,
-                                                       min(limits.cell_timeout, left))
+                                                       min(limits.cell_timeout, left, check.cpu_limit))
     finally:
         session.close()
     return run

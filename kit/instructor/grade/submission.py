@@ -25,7 +25,7 @@ from pathlib import Path
 from kit.instructor.grade import manual, nbgrade, report
 from kit.instructor.grade.archive import ArchiveRejected, extract
 from kit.instructor.grade.checkrun import run_checks
-from kit.instructor.grade.compare import CheckResult, score_check
+from kit.instructor.grade.compare import CheckResult, score_checks
 from kit.instructor.grade.splice import map_traceback, splice, syntax_message
 from kit.instructor.sandbox.box import Aborted, GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
@@ -187,10 +187,11 @@ def _grade(setup, job, work, abort, start):
     checks = []
     for nb in setup.notebooks:
         records, expected = run.records.get(nb.name, {}), setup.expected.get(nb.name, {})
-        for check in nb.checks:
-            checks.append(score_check(check, records.get(check.index), expected.get(check.index), explain))
+        scored = score_checks(nb.checks, records, expected, explain)
+        for check, result in zip(nb.checks, scored):
             if unreadable and records.get(check.index) is not None and records[check.index].status != "ok":
-                checks[-1].lines = [f"not run: {unreadable} has a syntax error (see above)"]
+                result.lines = [f"not run: {unreadable} has a syntax error (see above)"]
+        checks += scored
     if run.out_of_time:
         messages.append(f"Your code used up the {setup.limits.timeout:g} s of CPU time a submission may use; "
                         f"the checks after that were not run.")
