@@ -1,4 +1,4 @@
-"""Command line: python -m kit {release,check,collect,grade,report,gradescope} ...
+"""Command line: python -m kit {release,check,collect,grade,report,manual,merge,gradescope} ...
 
 The student kit ships only `check` and `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
@@ -11,7 +11,8 @@ import sys
 COMMANDS = {"release": "kit.instructor.release.student_kit", "check": "kit.student.check",
             "collect": "kit.student.collect",
             "grade": "kit.instructor.grade.run", "report": "kit.instructor.grade.classreport",
-            "gradescope": "kit.instructor.gradescope.bundle"}
+            "gradescope": "kit.instructor.gradescope.bundle", "manual": "kit.instructor.gradebook.marks",
+            "merge": "kit.instructor.gradebook.marks"}
 
 
 def _available(module):
@@ -82,6 +83,15 @@ def main(argv=None):
 
     p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
     p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")
+    p = sub.add_parser("manual", help="write the marking sheet of the inline questions, manual_marks.csv, and a "
+                                      "page per question (instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
+    p = sub.add_parser("merge", help="add the marks of a marking sheet to grades.csv, results.json and the "
+                                     "report (instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run")
+    p.add_argument("sheet", nargs="?", default=None, help="the marking sheet (default GRADES/manual_marks.csv)")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
     p = sub.add_parser("gradescope", help="write the autograder bundle for Gradescope (instructor)")
     p.add_argument("out", help="the zip to write, for Gradescope's \"Zip file upload\"")
     p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
