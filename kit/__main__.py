@@ -1,4 +1,4 @@
-"""Command line: python -m kit {release,check,collect,grade,report,manual,merge,roster,export,gradescope} ...
+"""Command line: python -m kit {release,check,collect,grade,report,manual,merge,roster,export,similarity,gradescope} ...
 
 The student kit ships only `check` and `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
@@ -13,7 +13,7 @@ COMMANDS = {"release": "kit.instructor.release.student_kit", "check": "kit.stude
             "grade": "kit.instructor.grade.run", "report": "kit.instructor.grade.classreport",
             "gradescope": "kit.instructor.gradescope.bundle", "manual": "kit.instructor.gradebook.marks",
             "merge": "kit.instructor.gradebook.marks", "roster": "kit.instructor.gradebook.roster",
-            "export": "kit.instructor.gradebook.export"}
+            "export": "kit.instructor.gradebook.export", "similarity": "kit.instructor.similarity"}
 
 
 def _available(module):
@@ -117,6 +117,12 @@ def main(argv=None):
     p.add_argument("--output", default=None, help="the file to write (default GRADES/gradebook-FORMAT.csv)")
     p.add_argument("--assignment", default="Two-layer neural network",
                    help="the assignment's column name in the gradebook")
+    p = sub.add_parser("similarity", help="rank pairs of submissions (and public solutions) by the code they "
+                                          "share, offline report (instructor)")
+    p.add_argument("submissions", help="the folder of <student>.zip files")
+    p.add_argument("--public", default=None, help="a folder of known public solutions (folders, zips or .py files)")
+    p.add_argument("--out", required=True, help="where to write index.html, pairs.csv and pairs/")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
     p = sub.add_parser("gradescope", help="write the autograder bundle for Gradescope (instructor)")
     p.add_argument("out", help="the zip to write, for Gradescope's \"Zip file upload\"")
     p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
