@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kit.instructor.grade.report import SCORED, UNSCORED, write_atomic
+from kit.instructor.grade.roster_file import RosterError, read_rows
 from kit.instructor.grade.student_page import PAGE, write_page
 
 STATUSES = SCORED + UNSCORED
@@ -271,8 +272,6 @@ def _add_roster(folder, students, problems):
     """The roster's id, name and lateness of each submission, when `kit roster` wrote roster.csv."""
     if not (folder / "roster.csv").exists():
         return
-    from kit.instructor.gradebook.roster import RosterError, read_rows
-
     try:
         rows = {r["submission"]: r for r in read_rows(folder) if r["submission"]}
     except RosterError as err:

@@ -21,7 +21,7 @@ import io
 from pathlib import Path
 
 from kit.instructor.grade import report
-from kit.instructor.gradebook.roster import ROSTER, RosterError, read_rows
+from kit.instructor.grade.roster_file import ROSTER, RosterError, read_rows
 
 FORMATS = ("canvas", "csv")
 CANVAS_HEAD = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

@@ -37,14 +37,9 @@ from pathlib import Path
 
 from kit.instructor.grade import report
 from kit.instructor.grade.archive import read_identity
+from kit.instructor.grade.roster_file import FIELDS, ROSTER, RosterError, read_csv, read_rows
 
-ROSTER = "roster.csv"
-FIELDS = ["id", "name", "email", "submission", "matched_by", "submitted_at", "days_late", "penalty"]
 OVERRIDE = "instructor"
-
-
-class RosterError(ValueError):
-    """A roster, times file or policy that cannot be used; the message names the file and row."""
 
 
 @dataclass(frozen=True)
@@ -104,27 +99,10 @@ def _comparable(when, due):
     return when
 
 
-def _read_csv(path, needed, what):
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
-            missing = [n for n in needed if n not in columns]
-            if missing:
-                raise RosterError(f"{path}: a {what} needs the columns {', '.join(needed)}; it has no "
-                                  f"{', '.join(missing)}")
-            return [(n, {k: (row.get(columns[k]) or "").strip() for k in needed})
-                    for n, row in enumerate(reader, start=2)]
-    except FileNotFoundError:
-        raise RosterError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise RosterError(f"{path}: cannot be read as a CSV file ({type(err).__name__}: {err})") from None
-
-
 def read_roster(path):
     """[{id, name, email}] of a roster CSV; RosterError for a missing column, a row without id, a repeated id."""
     rows, seen, errors = [], set(), []
-    for n, row in _read_csv(path, ["id", "name", "email"], "roster"):
+    for n, row in read_csv(path, ["id", "name", "email"], "roster"):
         if not row["id"]:
             errors.append(f"{Path(path).name}, row {n}: no id")
         elif row["id"] in seen:
@@ -140,7 +118,7 @@ def read_roster(path):
 def read_times(path):
     """{zip name or folder: datetime} from a times CSV (see the module docstring)."""
     times, errors = {}, []
-    for n, row in _read_csv(path, ["submission", "submitted_at"], "times file"):
+    for n, row in read_csv(path, ["submission", "submitted_at"], "times file"):
         try:
             times[row["submission"]] = datetime.fromisoformat(row["submitted_at"].replace("Z", "+00:00"))
         except ValueError:
@@ -256,22 +234,9 @@ def write_roster(grades_dir, roster_path, submissions, policy=None, times_path=N
     return rows
 
 
-def read_rows(grades_dir):
-    """The rows of GRADES_DIR/roster.csv as written (and perhaps edited): [{field: text}]."""
-    path = Path(grades_dir) / ROSTER
-    rows = []
-    for _, row in _read_csv(path, FIELDS, "roster match (roster.csv)"):
-        rows.append({k: _unsafe(v) for k, v in row.items()})
-    return rows
-
-
 def _safe(text):
     text = str(text)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r", "'") else text
-
-
-def _unsafe(text):
-    return text[1:] if text[:1] == "'" and len(text) > 1 and text[1] in "=+-@\t\r'" else text
 
 
 def main(args):

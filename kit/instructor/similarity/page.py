@@ -9,7 +9,6 @@ import html
 import io
 from pathlib import Path
 
-import numpy as np
 
 from kit.instructor.grade.report import write_atomic
 from kit.instructor.similarity.detect import CLUSTER_AT, COMMON_MIN, COMMON_SHARE, K
@@ -88,8 +87,8 @@ def write_report(out, pairs, docs, groups, same, common_count, seconds=None):
     if groups:
         parts.append(f"<h2>Clusters of three or more (pairs at {CLUSTER_AT:.0%} or more)</h2><ul id=\"clusters\">"
                      + "".join(f"<li>{_e(', '.join(g))}</li>" for g in groups) + "</ul>")
-    parts.append(f"<h2>Pairs, most similar first</h2><table id=\"pairs\"><thead><tr><th>rank</th><th>a</th>"
-                 f"<th>b</th><th>similarity</th><th>share of a / b</th></tr></thead><tbody>"
+    parts.append("<h2>Pairs, most similar first</h2><table id=\"pairs\"><thead><tr><th>rank</th><th>a</th>"
+                 "<th>b</th><th>similarity</th><th>share of a / b</th></tr></thead><tbody>"
                  + "\n".join(rows) + "</tbody></table>"
                  + (f"<p>... {len(pairs) - SHOWN_PAIRS} more in pairs.csv.</p>" if len(pairs) > SHOWN_PAIRS else ""))
     if seconds is not None:
