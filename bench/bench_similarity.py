@@ -1,6 +1,6 @@
 """The similarity report's time for a class, against a baseline and a floor. Not a test.
 
-    .venv/bin/python bench/bench_similarity.py [--submissions 300]
+    PYTHONHASHSEED=0 .venv/bin/python bench/bench_similarity.py [--submissions 300]
 
 Synthetic class: each submission holds cs231n/layers.py (one of four
 independently written solutions, with lines of its own added so that no two

@@ -7,6 +7,7 @@ aside, pairs and clusters; page.py: the offline report and pairs.csv.
 It never accuses: it ranks pairs by the share of their code that matches and
 shows the matched passages side by side, for a person to judge.
 """
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,11 @@ def run(submissions, out, public=None, source=None, log=print):
 
 
 def main(args):
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # copydetect hashes k-grams with Python's hash() of str, salted per process: the same files give the
+        # same report only with one seed, so the command runs itself again with it.
+        os.execve(sys.executable, [sys.executable, "-m", "kit"] + sys.argv[1:],
+                  dict(os.environ, PYTHONHASHSEED="0"))
     if not Path(args.submissions).is_dir():
         print(f"similarity: {args.submissions} is not a folder of <student>.zip files", file=sys.stderr)
         return 2

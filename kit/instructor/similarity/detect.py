@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import filter_code, hashed_kgrams
 
 K, WINDOW = 25, 6
 COMMON_SHARE = 0.2
@@ -49,10 +50,22 @@ def fingerprint(text, boilerplate=()):
     return CodeFingerprint("solution.py", K, WINDOW, boilerplate=list(boilerplate), fp=io.StringIO(text))
 
 
-def common_hashes(fingerprints):
-    """Hashes in more than COMMON_SHARE of the documents (at least COMMON_MIN): code every solution has."""
-    counts = Counter(h for fp in fingerprints for h in fp.hashes)
-    floor = max(COMMON_MIN, COMMON_SHARE * len(fingerprints))
+def kgrams(text):
+    """Every k-gram hash of a text, tokenised and filtered as the fingerprints are (before winnowing)."""
+    filtered, _ = filter_code(text, "solution.py")
+    return set(hashed_kgrams(filtered, K).tolist()) if len(filtered) >= K else set()
+
+
+def common_hashes(texts):
+    """
+    K-gram hashes found in more than COMMON_SHARE of the texts (and at least COMMON_MIN): code all solutions have.
+
+    Counted over every k-gram, not over the winnowed ones: which k-grams a
+    window keeps depends on the text around a passage, so a passage common to
+    all would not show as common in the winnowed ones.
+    """
+    counts = Counter(h for text in texts for h in kgrams(text))
+    floor = max(COMMON_MIN, COMMON_SHARE * len(texts))
     return {h for h, n in counts.items() if n > floor}
 
 
@@ -67,9 +80,8 @@ def detect(students, public=(), scaffold=""):
     Returns:
     - ([Pair], the number of hashes set aside as common code).
     """
-    boiler = set(fingerprint(scaffold).hashes) if scaffold.strip() else set()
-    first = [fingerprint(d.text, boiler) for d in students]
-    common = common_hashes(first)
+    boiler = kgrams(scaffold) if scaffold.strip() else set()
+    common = common_hashes([d.text for d in students]) - boiler
     skip = np.array(sorted(boiler | common), dtype=np.int64) if boiler | common else ()
     docs = list(students) + list(public)
     prints = [fingerprint(d.text, skip) for d in docs]
