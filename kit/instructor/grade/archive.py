@@ -13,12 +13,15 @@ A zip whose files all sit under one top-level folder (a student who zipped the
 folder, not its contents: `assignment1/cs231n/layers.py`) is read as if that
 folder were not there, and the feedback says so.
 """
+import json
 import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+IDENTITY = "students.json"   # written by `python -m kit collect --id ID` (kit.student.collect)
+MAX_IDENTITY = 4096
 MAX_MEMBERS = 100
 MAX_FILE = 8 * 2**20      # one member, uncompressed
 MAX_MODEL = 48 * 2**20    # one saved model (.npz: the notebooks' tuned nets), uncompressed
@@ -117,6 +120,8 @@ def extract(zip_path, dest, allowed):
             if _is_symlink(info):
                 result.messages.append(f"ignored {rel}: symbolic links are not accepted")
                 continue
+            if rel == IDENTITY:
+                continue   # who handed it in: read by the roster (read_identity), not graded
             if rel not in allowed:
                 result.messages.append(f"ignored {rel}: not a file you may change")
                 continue
@@ -170,6 +175,25 @@ def _enclosing_folder(infos, allowed):
         return ""
     folder = folders.pop()
     return "" if folder.split("/")[0] == "__MACOSX" else folder
+
+
+def read_identity(zip_path):
+    """
+    The roster id a student wrote into their zip with `collect --id` (students.json), or None.
+
+    Untrusted: a small JSON object with a short string "id"; anything else is None.
+    """
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = [i for i in zf.infolist() if not i.is_dir() and _safe_relative(_member_name(i) or "") and
+                     _safe_relative(_member_name(i)).split("/")[-1] == IDENTITY]
+            if len(names) != 1 or names[0].file_size > MAX_IDENTITY:
+                return None
+            data = json.loads(zf.read(names[0]).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError, RuntimeError, NotImplementedError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value.strip()[:200] if isinstance(value, str) and value.strip() else None
 
 
 def max_member_size(rel):

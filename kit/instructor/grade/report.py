@@ -9,7 +9,8 @@
 - `<student>/executed/<notebook>.ipynb` and `.html` (with --data): each graded
   notebook as it ran in the sandbox, text and image outputs, for the TA to open;
   results.json's extra_data.notebooks gives its CPU and wall seconds;
-- `grades.csv`: `student, score, max_score, status, isolation, reason, identical_to`, one
+- `grades.csv`: `student, score, max_score, status, isolation, reason, identical_to,
+  manual_points, manual_pending` (the last two once marks are merged, kit.instructor.gradebook.marks), one
   row per submission; status `graded`, `empty`, `rejected`, `error` (could
   not be graded: the reason says why; a rerun grades it) or `not graded`
   (the run was stopped first);
@@ -30,7 +31,8 @@ from kit.instructor.grade.scrub import scrub, scrub_outputs
 
 EXECUTED_DIR = "executed"
 
-GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason", "identical_to"]
+GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason", "identical_to",
+                 "manual_points", "manual_pending"]
 SCORED = ("graded", "empty", "rejected")      # a score of the student's own work: kept by a rerun
 UNSCORED = ("error", "not graded")            # no result yet: graded again by a rerun, never a zero
 
@@ -104,9 +106,12 @@ def feedback_md(student, results):
     if results["tests"]:
         lines += ["## Checks", ""]
     for t in results["tests"]:
-        mark = "passed" if t["status"] == "passed" else "FAILED"
+        if (t.get("extra_data") or {}).get("pending"):   # marked by hand, not yet (kit.instructor.gradebook.marks)
+            lines += [f"### {t['name']}: not marked yet ({t['max_score']:g} points)", ""]
+            continue
+        mark = "passed" if t.get("status") == "passed" else "FAILED"
         lines += [f"### {t['name']}: {t['score']:g} / {t['max_score']:g} ({mark})", ""]
-        if t["status"] != "passed" or t["output"].startswith("Exercises"):
+        if t.get("status") != "passed" or t["output"].startswith("Exercises") or (t.get("extra_data") or {}).get("manual"):
             lines += ["```"] + t["output"].splitlines() + ["```", ""]
     return "\n".join(lines) + "\n"
 
@@ -129,7 +134,8 @@ def row(student, results):
     extra = results.get("extra_data", {})
     return {"student": student, "score": results.get("score", 0), "max_score": extra.get("max_score", 0),
             "status": extra.get("status", "graded"), "isolation": extra.get("isolation", ""),
-            "reason": extra.get("reason", ""), "identical_to": extra.get("identical_to", "")}
+            "reason": extra.get("reason", ""), "identical_to": extra.get("identical_to", ""),
+            "manual_points": extra.get("manual_points", ""), "manual_pending": extra.get("manual_pending", "")}
 
 
 def read_results(out_dir, student):

@@ -65,6 +65,13 @@ def student_name(zip_name, taken):
     return unique
 
 
+def zip_folders(submissions):
+    """[(folder name in --out, zip path)] of the <student>.zip files of `submissions`, in name order."""
+    zips = sorted(p for p in Path(submissions).iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
+    taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv", "manual", "roster.csv"}
+    return [(student_name(p.name, taken), p) for p in zips]
+
+
 # ---------------------------------------------------------------------------- the run
 
 def sweep_stale_runs(tmp=None):
@@ -164,9 +171,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     if (data_url or data_md5) and not (scheduler and data):
         raise SetupError("--data-url and --data-md5 tell Dask workers where to fetch the --data folder: "
                          "give them with --scheduler and --data")
-    zips = sorted(p for p in submissions.iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
-    taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv"}
-    names = [(student_name(p.name, taken), p) for p in zips]
+    names = zip_folders(submissions)
     run, rows = GradeRun(), {}
     pending = []
     for name, path in names:
