@@ -232,7 +232,8 @@ def test_every_submission_has_a_row_and_outputs(graded):
     with open(out / "grades.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["student"] for r in rows] == graded["names"]
-    assert set(rows[0]) == {"student", "score", "max_score", "status", "isolation", "reason", "identical_to"}
+    assert set(rows[0]) == {"student", "score", "max_score", "status", "isolation", "reason", "identical_to",
+                            "manual_points", "manual_pending"}
     for name in graded["names"]:
         results = graded["results"][name]
         assert {"score", "execution_time", "output", "tests"} <= set(results)
