@@ -5,7 +5,8 @@
 Each bomb is the reference solution with a few lines planted at the start of
 affine_forward (a student region that most checks run): `spinner` (an
 infinite loop), `fork` (a classic fork bomb), `sleeper` (sleeps an hour),
-`memory` (16 processes of 1.2 GB each), `killer` (the executor is killed
+`memory` (16 processes of 400 MB each, each under the
+per-process bound), `killer` (the executor is killed
 just before it acknowledges the next request). Each is graded with
 `python -m kit grade --jobs 2` of the kit at --kit (default: this checkout;
 another checkout, such as the main branch, for a "before" figure), beside a
@@ -36,8 +37,9 @@ BOMBS = {
     "spinner": "while True:\n    pass",
     "fork": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
     "sleeper": "import time\ntime.sleep(3600)",
-    "memory": ("import os, time\nfor _ in range(16):\n    if os.fork() == 0:\n"
-               "        block = bytearray(1200 * 2**20)\n        time.sleep(3600)\ntime.sleep(3600)"),
+    "memory": ("import os, time\nfor _ in range(16):\n    if os.fork() == 0:\n        try:\n"
+               "            block = bytearray(400 * 2**20)\n            time.sleep(3600)\n"
+               "        finally:\n            os._exit(0)\ntime.sleep(3600)"),
     "killer": "import json, os\njson.loads = lambda *a, **k: os.kill(os.getpid(), 9)",
 }
 

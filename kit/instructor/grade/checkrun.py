@@ -79,6 +79,7 @@ class Run:
     busy: float = 0.0
     starts: list = field(default_factory=list)   # seconds each sandbox took to start
     experiments: list = field(default_factory=list)
+    ended: list = field(default_factory=list)     # names of the checks the submission's code ended
     not_run: list = field(default_factory=list)
 
 
@@ -161,10 +162,10 @@ class _Session:
         except GraderFailure as failure:
             if not self.ran:
                 raise   # no student code ran in this sandbox: the grader's failure
-            self.close()
+            self.close(charge=True)
             outcome = self._experiment(ns, cell, name, failure)
         if outcome.status in FATAL:
-            self.close()
+            self.close(charge=True)
             self.run.restarts += 1
         return outcome
 
@@ -182,6 +183,7 @@ class _Session:
         if self.make_reference is None:
             raise failure
         if len(self.run.experiments) >= MAX_EXPERIMENTS:
+            self.run.ended.append(name)
             return CellOutcome("dead", error=f"{ENDED}: the sandbox ended ({failure}); the reference passed "
                                f"{MAX_EXPERIMENTS} checks that ended it before, so it was not run again")
         began = time.monotonic()
@@ -203,12 +205,18 @@ class _Session:
             raise GraderFailure(f"{failure}; the reference code, run in its place in the same sandbox, fails "
                                 f"too ({bad[0].status}: {bad[0].error})")
         self.run.experiments.append((name, round(spent, 2)))
+        self.run.ended.append(name)
         return CellOutcome("dead", error=f"{ENDED}: {failure}")
 
-    def close(self):
+    def close(self, charge=False):
+        """Kill the sandbox; with `charge`, the time it takes (a fork bomb's) counts in the wall budget."""
         if self.sandbox is not None:
+            began = time.monotonic()
             self.sandbox.close()
             self.sandbox = None
+            if charge:
+                self.budget.charge(0.0, time.monotonic() - began)
+                self.run.busy += time.monotonic() - began
 
 
 def run_checks(make_sandbox, notebooks, limits, make_reference=None):

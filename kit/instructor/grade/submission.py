@@ -160,7 +160,7 @@ def _budget_lines(setup, run):
         more = sum(1 for n in names if n in hidden)
         return ", ".join(shown + ([f"{more} hidden"] if more else []))
     lines = []
-    ended = [name for name, _ in run.experiments]
+    ended = run.ended
     if ended:
         lines.append(f"Your code ended the grading process before {len(ended)} check(s) could start "
                      f"({named(ended)}): run in the same sandbox, the instructor's code passes them, so they "
@@ -225,7 +225,7 @@ def _grade(setup, job, work, abort, start):
                   cells_cpu=sum(r.cpu for recs in run.records.values() for r in recs.values()),
                   budget_cpu=setup.limits.timeout, budget_wall=setup.limits.wall_timeout,
                   checks_cpu=run.cpu, checks_wall=run.busy, checks_not_run=len(run.not_run),
-                  experiments=len(run.experiments),
+                  experiments=len(run.experiments), sandbox_start_max=max(run.starts, default=0.0),
                   memory_peak_mb=max((b.memory_peak for b in boxes), default=0) / 2**20)
     # 4. score
     scoring = time.monotonic()

@@ -449,6 +449,8 @@ class Sandbox:
             if self.abort.is_set():
                 self.kill()
                 raise Aborted()
+            if not probe and self.out_of_memory():   # over the bound as a whole: the sandbox ends, not one process
+                return self._ended("dead", limit, probe, started)
             stopped = limit.exceeded()
             if stopped:
                 busy = limit.busy()
