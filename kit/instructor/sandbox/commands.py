@@ -100,7 +100,7 @@ def clean_env(home):
 def launch_config(limits, isolation, home, uid=None, chdir=None):
     """The settings kit/sandboxed/launch.py applies before it starts the sandboxed process."""
     config = {"home": home, "chdir": chdir, "rlimits": {
-        "AS": limits.memory_mb * 2**20, "CPU": int(limits.timeout) + 10, "NPROC": limits.pids * 2,
+        "AS": limits.memory_mb * 2**20, "CPU": int(limits.timeout) + 10, "NPROC": limits.pids,
         "NOFILE": 512, "FSIZE": limits.tmp_mb * 2**20}}
     if uid is not None:
         config.update(uid=uid, gid=uid)
