@@ -1,13 +1,13 @@
 """What a hostile submission costs the grader: wall time of one slot, for each kind of bomb.
 
-    .venv/bin/python bench/bench_bombs.py [--kit ROOT] [--hogs 2] [--as-user NAME] [BOMB ...]
+    .venv/bin/python bench/bench_bombs.py [--kit ROOT] [--hogs 2] [--as-user NAME --python PY] [BOMB ...]
 
 Each bomb is the reference solution with a few lines planted at the start of
 affine_forward (a student region that most checks run): `spinner` (an
 infinite loop), `fork` (a classic fork bomb), `sleeper` (sleeps an hour),
-`memory` (16 processes of 400 MB each, each under the
-per-process bound), `killer` (the executor is killed
-just before it acknowledges the next request). Each is graded with
+`memory` (16 processes of 400 MB each, each under the per-process bound),
+`killer` (the executor is killed just before it acknowledges the next
+request). Each is graded with
 `python -m kit grade --jobs 2` of the kit at --kit (default: this checkout;
 another checkout, such as the main branch, for a "before" figure), beside a
 correct submission, optionally with --hogs CPU-bound processes running
@@ -15,6 +15,8 @@ meanwhile. For each it prints the wall time of the whole command, the bomb's
 own grading time (its results.json execution_time), the status and score of
 both submissions, the highest load average seen and, for `memory`, the
 highest memory in use (MemTotal - MemAvailable) above what was in use before.
+--as-user grades as a user that is not root (no cgroups); the folders it uses
+are opened to it.
 """
 import argparse
 import csv
@@ -72,19 +74,19 @@ class Watch(threading.Thread):
             self.memory = max(self.memory, used_memory() - self.base)
 
 
-def grade(kind, kit, hogs, user, extra):
+def grade(kind, kit, hogs, user, extra, python=None):
     folder = Path(tempfile.mkdtemp(prefix=f"bench-bomb-{kind}-"))
     subs, out = folder / "subs", folder / "out"
     subs.mkdir()
     fx.write_zip(subs / "bomb.zip", bomb_files(kind))
     fx.write_zip(subs / "neighbour.zip", fx.append_code(fx.reference_files(), fx.LAYERS, "# neighbour"))
-    python = Path(kit) / ".venv" / "bin" / "python"
+    python = python or Path(kit) / ".venv" / "bin" / "python"
     cmd = [str(python), "-m", "kit", "grade", str(subs), "--out", str(out), "--jobs", "2", *extra]
     if user:
         os.chmod(folder, 0o777)
         for path in (subs, *subs.iterdir()):
             os.chmod(path, 0o777 if path.is_dir() else 0o644)
-        cmd = ["runuser", "-u", user, "--", *cmd]
+        cmd = ["runuser", "-u", user, "--", "env", f"HOME={folder}", f"TMPDIR={folder}", *cmd]
     hog_procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
                  for _ in range(hogs)]
     watch = Watch()
@@ -125,10 +127,13 @@ def main():
     parser.add_argument("--kit", default=str(HERE), help="the checkout whose `python -m kit grade` runs")
     parser.add_argument("--hogs", type=int, default=0, help="CPU-bound processes beside the grader")
     parser.add_argument("--as-user", default=None, help="run the grader as this (unprivileged) user")
+    parser.add_argument("--python", default=None,
+                        help="the interpreter of the grader (default: the --kit's .venv; with --as-user, one that "
+                             "user can run, with the kit's packages)")
     parser.add_argument("--grade-args", default="", help="more options of kit grade, space-separated")
     args = parser.parse_args()
     for kind in args.bombs:
-        grade(kind, args.kit, args.hogs, args.as_user, args.grade_args.split())
+        grade(kind, args.kit, args.hogs, args.as_user, args.grade_args.split(), args.python)
 
 
 if __name__ == "__main__":

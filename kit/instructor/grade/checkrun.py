@@ -191,7 +191,8 @@ class _Session:
         try:
             box.start()
             outcomes = [box.run(c["source"], ns=n, name="setup", cpu_limit=self.limits.cell_timeout)
-                        for n, c, _ in self.setup] +                        [box.run(cell["source"], ns=ns, name=name, cpu_limit=self.limits.cell_timeout)]
+                        for n, c, _ in self.setup]
+            outcomes.append(box.run(cell["source"], ns=ns, name=name, cpu_limit=self.limits.cell_timeout))
         except GraderFailure as again:
             raise GraderFailure(f"{failure}; the reference code, run in its place in the same sandbox, "
                                 f"ended it too: {again}") from None
