@@ -46,6 +46,7 @@ STARTUP_WALL = 90.0                # seconds for the sandbox to start and pass i
 PROBE = "import numpy\n"
 HARD_WALL_FACTOR = 20              # a cell stops at this many times its backstop, whatever the load
 IDLE_CHECK = 0.5                   # seconds between two reads of the run-queue delay
+KERNEL_CPU = 3600                  # a kernel's RLIMIT_CPU backstop when its notebook's limit is not given
 SANDBOX_CPUS = 1                   # CPUs a sandbox may use at once, where its cgroup can say so
 WATCH_INTERVAL = 0.05              # seconds between two sums of a sandbox's memory, without a memory cgroup
 
@@ -180,9 +181,9 @@ class Sandbox:
             return [uid, uid]
         return None
 
-    def _launch(self, home, chdir=None):
+    def _launch(self, home, chdir=None, cpu=None):
         return commands.launch_config(self.limits, self.isolation, home,
-                                      self._uid() if self.isolation.drop_uid else None, chdir)
+                                      self._uid() if self.isolation.drop_uid else None, chdir, cpu)
 
     def _in_cgroup(self, cmd):
         """`cmd` behind cgroup_exec.py, in a new cgroup of the sandbox (when cgroups can be made here)."""
@@ -210,9 +211,12 @@ class Sandbox:
         cmd = [sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"), str(self.view.release)]
         return cmd, str(self.view.release), commands.clean_env(str(self.scratch))
 
-    def kernel_command(self, connection_dir):
+    def kernel_command(self, connection_dir, cpu_limit=None):
         """
         The command that starts a Jupyter kernel in this sandbox (for nbval), without starting it.
+
+        cpu_limit: the notebook's CPU seconds (supervise()'s limit), for the kernel's RLIMIT_CPU
+        backstop; default KERNEL_CPU (the code checks' budget is no notebook's limit).
 
         Creates the sandbox's cgroup; the command joins it. The caller appends
         `-m ipykernel_launcher -f CONNECTION_FILE`; the connection file and the
@@ -223,15 +227,16 @@ class Sandbox:
         - (argv prefix, environment for the launcher or None, working directory
           of the notebook on the host or None).
         """
-        mode = self.isolation.mode
+        mode, cpu = self.isolation.mode, max(self.limits.timeout, cpu_limit or KERNEL_CPU)
         if mode == "bwrap":
             cmd = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
-                                        self._launch("/tmp"), writable=[connection_dir], chdir="/kit/notebooks")
+                                        self._launch("/tmp", cpu=cpu), writable=[connection_dir],
+                                        chdir="/kit/notebooks")
             env = cwd = None
         elif mode in ("rlimits", "container"):
             self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
-            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd))
+            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd, cpu=cpu))
             os.chmod(connection_dir, 0o777)
             # The kernel's uid must reach its connection folder, not list or read what lies beside it.
             os.chmod(Path(connection_dir).parent, 0o711)
