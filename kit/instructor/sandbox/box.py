@@ -338,6 +338,8 @@ class Sandbox:
             if trusted_root:
                 found.pop(proc.pid, None)
             total = sum(found.values())
+            if total > bound:   # pages shared by forked processes count in each resident set: once here
+                total = procfs.proportional(found)
             self.memory_peak = max(self.memory_peak, total)
             if total > bound:
                 self.memory_exceeded = True

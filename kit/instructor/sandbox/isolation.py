@@ -69,8 +69,8 @@ class Limits:
 HARD_WALL_FACTOR = 3   # the code checks of a submission stop at this many times wall_timeout, whatever the load
 MEMORY_BOUNDS = {
     "cgroup": "memory bounded as a whole (memory cgroup)",
-    "watch": "memory bounded as a whole by the grader (the resident memory of the sandbox's processes, "
-             "summed every 0.05 s; the sandbox is killed above --memory-mb)",
+    "watch": "memory bounded as a whole by the grader (the memory of the sandbox's processes, summed "
+             "every 0.05 s, shared pages once; the sandbox is killed above --memory-mb)",
     "process": "MEMORY BOUNDED PER PROCESS ONLY (asked for with --memory-per-process: many processes "
                "together can use more than --memory-mb)",
 }

@@ -56,6 +56,27 @@ def _processes():
     return table
 
 
+def proportional(memory):
+    """
+    Bytes that the processes of {pid: resident bytes} hold together: each one's proportional set
+    (/proc/PID/smaps_rollup: a page shared by n processes counts 1/n in each), or its resident
+    set where that cannot be read. Dearer than resident(): read only once the cheap sum is too high.
+    """
+    total = 0
+    for pid, rss in memory.items():
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+                else:
+                    total += rss
+        except (OSError, ValueError, IndexError):
+            total += rss
+    return total
+
+
 def _tree(root_pid, table):
     """`root_pid` and its descendants in a process table, root first."""
     children = {}
