@@ -138,7 +138,8 @@ def relu_backward(dout, cache):
     dx, x = None, cache
     ###########################################################################
     # TODO: Implement the ReLU backward pass. The gradient passes where the   #
-    # input was positive (x > 0) and is 0 elsewhere, at x == 0 too.           #
+    # input was positive (x > 0) and is 0 where it was negative. At exactly   #
+    # x == 0 either one-sided derivative is right (the course uses 0).        #
     ###########################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     dx = dout * (x > 0)

@@ -1,4 +1,4 @@
-"""Command line: python -m kit {release,check,collect,grade,report,gradescope} ...
+"""Command line: python -m kit {release,check,collect,grade,report,manual,merge,roster,export,similarity,gradescope} ...
 
 The student kit ships only `check` and `collect` (kit/student/); the other commands are
 the instructor's (kit/instructor/) and exist only in the instructor source.
@@ -11,7 +11,9 @@ import sys
 COMMANDS = {"release": "kit.instructor.release.student_kit", "check": "kit.student.check",
             "collect": "kit.student.collect",
             "grade": "kit.instructor.grade.run", "report": "kit.instructor.grade.classreport",
-            "gradescope": "kit.instructor.gradescope.bundle"}
+            "gradescope": "kit.instructor.gradescope.bundle", "manual": "kit.instructor.gradebook.marks",
+            "merge": "kit.instructor.gradebook.marks", "roster": "kit.instructor.gradebook.roster",
+            "export": "kit.instructor.gradebook.export", "similarity": "kit.instructor.similarity"}
 
 
 def _available(module):
@@ -19,6 +21,16 @@ def _available(module):
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         return False
+
+
+def _late_options(p):
+    p.add_argument("--due", default=None, help="the due time, e.g. 2026-10-21T23:59 (ISO 8601)")
+    p.add_argument("--late-penalty", default=None, help="with --due: the share of the score lost per day late, "
+                                                        "e.g. 10%%/day")
+    p.add_argument("--late-days", type=int, default=None,
+                   help="with --due: days late accepted without penalty (0 points after)")
+    p.add_argument("--times", default=None, help="a CSV of upload times: columns submission (zip name), "
+                                                 "submitted_at (ISO 8601)")
 
 
 def main(argv=None):
@@ -40,6 +52,8 @@ def main(argv=None):
     p.add_argument("--output", default="submission.zip", help="zip to write (default: submission.zip)")
     p.add_argument("--partial", action="store_true",
                    help="write the zip even when checks fail or cells were not run (unfinished work)")
+    p.add_argument("--id", default=None,
+                   help="your id in the course's roster (as your instructor gives it), written into the zip")
     p.add_argument("--no-check", action="store_true",
                    help="do not run the self-check first (only that the notebooks were run and the code imports)")
 
@@ -89,6 +103,33 @@ def main(argv=None):
 
     p = sub.add_parser("report", help="write report.html and checks.csv of a grading folder (instructor)")
     p.add_argument("dir", help="the --out folder of a grading run (grades.csv, <student>/results.json)")
+    p = sub.add_parser("manual", help="write the marking sheet of the inline questions, manual_marks.csv, and a "
+                                      "page per question (instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
+    p = sub.add_parser("merge", help="add the marks of a marking sheet to grades.csv, results.json and the "
+                                     "report (instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run")
+    p.add_argument("sheet", nargs="?", default=None, help="the marking sheet (default GRADES/manual_marks.csv)")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
+    p = sub.add_parser("roster", help="match a roster to the submissions, with the late policy: roster.csv "
+                                      "(instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run")
+    p.add_argument("roster", help="the roster, a CSV file with the columns id, name, email")
+    p.add_argument("--submissions", required=True, help="the folder of <student>.zip files that was graded")
+    _late_options(p)
+    p = sub.add_parser("export", help="write the gradebook CSV a learning management system imports (instructor)")
+    p.add_argument("grades", help="the --out folder of a grading run, with its roster.csv")
+    p.add_argument("--format", choices=("canvas", "csv"), default="canvas", help="canvas (default) or csv")
+    p.add_argument("--output", default=None, help="the file to write (default GRADES/gradebook-FORMAT.csv)")
+    p.add_argument("--assignment", default="Two-layer neural network",
+                   help="the assignment's column name in the gradebook")
+    p = sub.add_parser("similarity", help="rank pairs of submissions (and public solutions) by the code they "
+                                          "share, offline report (instructor)")
+    p.add_argument("submissions", help="the folder of <student>.zip files")
+    p.add_argument("--public", default=None, help="a folder of known public solutions (folders, zips or .py files)")
+    p.add_argument("--out", required=True, help="where to write index.html, pairs.csv and pairs/")
+    p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")
     p = sub.add_parser("gradescope", help="write the autograder bundle for Gradescope (instructor)")
     p.add_argument("out", help="the zip to write, for Gradescope's \"Zip file upload\"")
     p.add_argument("--source", default=None, help="instructor source root (default: the one holding kit/)")

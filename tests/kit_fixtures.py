@@ -21,11 +21,13 @@ SOURCE = Path(__file__).resolve().parents[1]
 LAYERS = "cs231n/layers.py"
 NET = "cs231n/classifiers/neural_net.py"
 # The checks that call svm_loss: an attack planted there costs these, and nothing else.
-SVM_CHECKS = {"svm loss", "layers with other seeds and sizes"}
+SVM_CHECKS = {"svm loss", "layers with other seeds and sizes", "svm_loss's gradient at full size"}
 
 # name -> [(path, old, new)]: the bugs of the course, each a few points off.
 BUGS = {
-    "relu_backward": [(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)")],
+    # Half the upstream gradient at x == 0: a centred numerical derivative at the kink (either
+    # one-sided derivative, x > 0 or x >= 0, is right; their mean is not).
+    "relu_backward": [(LAYERS, "dx = dout * (x > 0)", "dx = dout * ((x > 0) + 0.5 * (x == 0))")],
     "relu_no_mask": [(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()")],
     "half_l2": [(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * (")],
     "unstable_softmax": [(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x.copy()")],
@@ -38,14 +40,17 @@ BUGS = {
 
 # The checks each bug must cost points on (and, by omission, the ones it must not).
 BUG_CHECKS = {
-    # x >= 0 differs only at exact zeros: the checks that put inputs on the ReLU kink.
+    # Half at x == 0 differs only at exact zeros: the checks that put inputs on the ReLU kink.
     "relu_backward": {"relu layer", "scores, loss and gradients with other seeds and sizes",
-                      "layers with other seeds and sizes", "fc_net with other seeds and sizes"},
-    "relu_no_mask": {"relu layer", "toy gradients",
+                      "layers with other seeds and sizes", "fc_net with other seeds and sizes",
+                      "relu layer with other values"},
+    # No mask is wrong at full size too: every gradient of both networks (their values require it).
+    "relu_no_mask": {"relu layer", "toy gradients", "fc_net gradients",
                      "scores, loss and gradients with other seeds and sizes", "layers with other seeds and sizes",
-                     "fc_net with other seeds and sizes"},
+                     "fc_net with other seeds and sizes", "TwoLayerNet.loss's backward pass at full size",
+                     "fc_net's backward pass at full size", "relu layer with other values"},
     "half_l2": {"toy loss", "scores, loss and gradients with other seeds and sizes"},
-    "unstable_softmax": {"softmax stability with large scores"},
+    "unstable_softmax": {"softmax stability with large scores", "softmax stability with other large scores"},
     "bias_never_updated": {"train's SGD step on every parameter"},
     "first_rows": {"train's minibatches, sampled at random from all rows"},
 }
@@ -251,3 +256,150 @@ def complete_kit(released, dest, source=SOURCE):
                     cell.source = ref.source
             nbformat.write(out, dest / rel)
     return dest
+
+
+# ------------------------------------------------------------------ numerical backward passes
+# TwoLayerNet.loss whose backward pass is a numerical derivative of a forward pass written by
+# hand (no analytic gradient anywhere), planted at the start of loss's backward region (k=2):
+# `_grad(f, P, name, index)` differentiates f(P) by one entry of P[name].
+NUMERICAL_LOSS = '''
+def _forward(P):
+    a = X.reshape(X.shape[0], -1) @ P["W1"] + P["b1"]
+    h = np.where(a.real > 0, a, 0)
+    s = h @ P["W2"] + P["b2"]
+    s = s - s.real.max(axis=1, keepdims=True)
+    log_p = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return (-log_p[np.arange(len(y)), y].sum() / len(y)
+            + reg * ((P["W1"] * P["W1"]).sum() + (P["W2"] * P["W2"]).sum()))
+{grad}
+P = {{k: v.astype({dtype}) for k, v in self.params.items()}}
+for name in self.params:
+    g = np.zeros(self.params[name].shape)
+    for i in np.ndindex(*g.shape):
+        g[i] = _grad(_forward, P, name, i)
+    grads[name] = g
+return loss, grads
+'''
+
+# The complex-step derivative: exact to the last bit, and exact at a ReLU kink too.
+COMPLEX_STEP = NUMERICAL_LOSS.format(dtype="complex", grad='''
+def _grad(f, P, name, i):
+    P[name][i] += 1e-30j
+    d = f(P).imag / 1e-30
+    P[name][i] -= 1e-30j
+    return float(d)''')
+
+CENTRED = '''
+def _grad(f, P, name, i):
+    old = P[name][i]
+    P[name][i] = old + {h}
+    up = f(P)
+    P[name][i] = old - {h}
+    down = f(P)
+    P[name][i] = old
+    return float((up - down) / (2 * {h}))'''
+
+# Centred differences in 80-bit long double (about 1e-13 off) and in float64 (about 1e-10 off).
+LONGDOUBLE_CENTRED = NUMERICAL_LOSS.format(dtype="np.longdouble", grad=CENTRED.format(h="np.longdouble(1e-6)"))
+FLOAT64_CENTRED = NUMERICAL_LOSS.format(dtype="np.float64", grad=CENTRED.format(h="1e-5"))
+
+NUMERICAL_ATTACKS = {"complex_step": COMPLEX_STEP, "longdouble_centred": LONGDOUBLE_CENTRED,
+                     "float64_centred": FLOAT64_CENTRED}
+
+# affine_backward as the course's numerical gradient of affine_forward (start of its region).
+NUMERICAL_AFFINE = '''
+from cs231n.gradient_check import eval_numerical_gradient_array
+x, w, b = cache
+dx = eval_numerical_gradient_array(lambda x: affine_forward(x, w, b)[0], x.copy(), dout)
+dw = eval_numerical_gradient_array(lambda w: affine_forward(x, w, b)[0], w.copy(), dout)
+db = eval_numerical_gradient_array(lambda b: affine_forward(x, w, b)[0], b.copy(), dout)
+return dx, dw, db
+'''
+
+# A ReLU backward whose gradient passes at exactly 0 (the course's `dx[x < 0] = 0`, or `x >= 0`):
+# the other one-sided derivative at the kink, as valid a subgradient as the reference's.
+RELU_PASSES_AT_ZERO = [(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()\n    dx[x < 0] = 0")]
+
+
+# ------------------------------------------------------------------ published values, hard-coded
+OPTIM = "cs231n/optim.py"
+FC_NET = "cs231n/classifiers/fc_net.py"
+# Code that is wrong everywhere: no ReLU in neural_net's scores, half of W2 in fc_net's, the
+# one-half in neural_net's L2 term, no momentum's full step, rmsprop without (1 - decay),
+# adam without its bias correction.
+WRONG_CODE = [
+    (NET, "scores, fc2_cache = affine_forward(h1, W2, b2)", "scores, fc2_cache = affine_forward(a1, W2, b2)"),
+    (NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * ("),
+    (FC_NET, "scores, scores_cache = affine_forward(h1, W2, b2)",
+     "scores, scores_cache = affine_forward(h1, 0.5 * W2, b2)"),
+    (OPTIM, "next_w = w + v", "next_w = w + 0.5 * v"),
+    (OPTIM, "(1 - decay_rate) * dw * dw", "dw * dw"),
+    (OPTIM, "m_hat = m / (1 - beta1 ** t)", "m_hat = m"),
+]
+
+
+def published_values():
+    """
+    The values the course publishes (and the grader's public checks show), computed with
+    the reference code at full precision: the best a student who copies them can do.
+    """
+    from cs231n import optim
+    from cs231n.classifiers import fc_net
+    from cs231n.classifiers.neural_net import TwoLayerNet
+
+    np.random.seed(0)
+    net = TwoLayerNet(4, 10, 3, std=1e-1)
+    np.random.seed(1)
+    X = 10 * np.random.randn(5, 4)
+    y = np.array([0, 1, 2, 2, 1])
+    values = {"toy_scores": net.loss(X), "toy_loss": net.loss(X, y, reg=0.05)[0]}
+    N, D, H, C = 3, 5, 50, 7
+    model = fc_net.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=1e-3)
+    model.params["W1"] = np.linspace(-0.7, 0.3, num=D * H).reshape(D, H)
+    model.params["b1"] = np.linspace(-0.1, 0.9, num=H)
+    model.params["W2"] = np.linspace(-0.3, 0.4, num=H * C).reshape(H, C)
+    model.params["b2"] = np.linspace(-0.9, 0.1, num=C)
+    X = np.linspace(-5.5, 4.5, num=N * D).reshape(D, N).T
+    values["fc_scores"] = model.loss(X)
+    for reg in (0.0, 1.0):
+        model.reg = reg
+        values[f"fc_loss_{reg:g}"] = model.loss(X, np.asarray([0, 5, 1]))[0]
+    N, D = 4, 5
+    w = np.linspace(-0.4, 0.6, num=N * D).reshape(N, D)
+    dw = np.linspace(-0.6, 0.4, num=N * D).reshape(N, D)
+    a = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
+    values["momentum"] = optim.sgd_momentum(w, dw, {"learning_rate": 1e-3, "velocity": a})
+    values["rmsprop"] = optim.rmsprop(w, dw, {"learning_rate": 1e-2, "cache": a})
+    values["adam"] = optim.adam(w, dw, {"learning_rate": 1e-2, "m": a,
+                                        "v": np.linspace(0.7, 0.5, num=N * D).reshape(N, D), "t": 5})
+    return values
+
+
+def hard_coded(files):
+    """`files` with the published values returned whenever a public check's inputs come in (in the regions)."""
+    v = published_values()
+
+    def arr(a):
+        return f"np.array({np.asarray(a).tolist()!r})"
+    files = in_region(files, NET, "TwoLayerNet.loss", f"if X.shape == (5, 4):\n    scores = {arr(v['toy_scores'])}",
+                      k=0, at="end")
+    files = in_region(files, NET, "TwoLayerNet.loss",
+                      f"if X.shape == (5, 4) and reg == 0.05:\n    loss = {float(v['toy_loss'])!r}", k=1, at="end")
+    files = in_region(files, FC_NET, "TwoLayerNet.loss", f"if X.shape == (3, 5):\n    scores = {arr(v['fc_scores'])}",
+                      k=0, at="end")
+    files = in_region(files, FC_NET, "TwoLayerNet.loss",
+                      f"if X.shape == (3, 5):\n    loss = {{0.0: {float(v['fc_loss_0'])!r}, "
+                      f"1.0: {float(v['fc_loss_1'])!r}}}.get(self.reg, loss)", k=1, at="end")
+    shape = "w.shape == (4, 5) and w[0, 0] == -0.4"
+    next_w, config = v["momentum"]
+    files = in_region(files, OPTIM, "sgd_momentum",
+                      f"if {shape}:\n    next_w, v = {arr(next_w)}, {arr(config['velocity'])}", at="end")
+    next_w, config = v["rmsprop"]
+    files = in_region(files, OPTIM, "rmsprop",
+                      f"if {shape}:\n    next_w = {arr(next_w)}\n    config['cache'] = {arr(config['cache'])}",
+                      at="end")
+    next_w, config = v["adam"]
+    files = in_region(files, OPTIM, "adam",
+                      f"if {shape}:\n    next_w = {arr(next_w)}\n    config['m'], config['v'] = "
+                      f"{arr(config['m'])}, {arr(config['v'])}", at="end")
+    return files

@@ -1,4 +1,5 @@
 """`python -m kit collect` (student side, in a released kit): checks, then submission.zip."""
+import json
 import subprocess
 import sys
 import zipfile
@@ -7,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kit.instructor.grade.run import grade
+from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 from kit.student.files import student_files
 
 SOURCE = Path(__file__).resolve().parents[1]
@@ -166,6 +169,27 @@ def test_partial_work_is_collected_with_what_is_not_finished(released, tmp_path)
     assert "(partial work: the grader gives points for what passes)" in proc.stdout
     with zipfile.ZipFile(kit / "submission.zip") as zf:
         assert "cs231n/layers.py" in zf.namelist()
+
+
+@pytest.mark.skipif(locate_bwrap() is None, reason="grading needs bubblewrap (apt-get install bubblewrap)")
+def test_partial_work_is_graded_for_what_it_does(released, tmp_path):
+    """Stuck after the layers: the zip of --partial gets the layers' points, and only those."""
+    kit = tmp_path / "kit"
+    subprocess.run(["cp", "-r", str(released), str(kit)], check=True)
+    (kit / "cs231n" / "layers.py").write_bytes((SOURCE / "cs231n" / "layers.py").read_bytes())
+    mark_executed(kit, error_in="TwoLayerNet(", model=False)
+    assert collect(kit).returncode == 1
+    assert collect(kit, "--partial").returncode == 0
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (kit / "submission.zip").rename(subs / "stuck.zip")
+    run = grade(subs, tmp_path / "out", limits=Limits(cell_timeout=10), log=lambda *a: None)
+    assert run.rows[0]["status"] == "graded"
+    tests = {t["name"]: t for t in json.loads((tmp_path / "out" / "stuck" / "results.json").read_text())["tests"]}
+    for name in ("affine layer", "relu layer", "softmax loss", "svm loss", "softmax stability with large scores"):
+        assert tests[name]["score"] == tests[name]["max_score"] > 0, (name, tests[name])
+    for name in ("toy scores", "toy loss", "predict", "fc_net gradients"):
+        assert tests[name]["score"] == 0, (name, tests[name])
 
 
 def test_unanswered_inline_questions_are_listed_until_answered(released, tmp_path):

@@ -68,7 +68,7 @@ def test_the_reference_earns_every_notebook_point_in_the_sandbox(graded):
 def test_a_correct_submission_gets_every_point_on_the_full_data(graded):
     results = graded["results"]
     lost = {t["name"]: t["output"] for t in results["tests"] if t["score"] < t["max_score"]}
-    assert lost == {} and results["score"] == results["extra_data"]["max_score"] == 47, lost
+    assert lost == {} and results["score"] == results["extra_data"]["max_score"] == 57, lost
     executed = json.loads((graded["out"] / "student" / "executed" / "two_layer_net.ipynb").read_text())
     shapes = "".join(o.get("text", "") for c in executed["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert "Train data shape:  (49000, 3072)" in shapes      # the full-data branch of the notebook ran

@@ -33,6 +33,10 @@ STAGES = {
                              "kit.instructor.release"},
     "kit.instructor.gradescope": {"kit.instructor.pyparse", "kit.instructor.sandbox",
                                   "kit.instructor.release", "kit.instructor.grade"},
+    "kit.instructor.gradebook": {"kit.instructor.pyparse", "kit.instructor.sandbox",
+                                 "kit.instructor.release", "kit.instructor.grade"},
+    "kit.instructor.similarity": {"kit.instructor.pyparse", "kit.instructor.sandbox",
+                                  "kit.instructor.release", "kit.instructor.grade"},
 }
 
 
@@ -140,7 +144,10 @@ def test_no_module_of_the_instructor_changes_sys_path(tmp_path):
 
 def test_each_command_runs_a_module_of_its_stage():
     stages = {"release": "kit.instructor.release.", "check": "kit.student.", "collect": "kit.student.", "grade": "kit.instructor.grade.",
-              "report": "kit.instructor.grade.", "gradescope": "kit.instructor.gradescope."}
+              "report": "kit.instructor.grade.", "gradescope": "kit.instructor.gradescope.",
+              "manual": "kit.instructor.gradebook.", "merge": "kit.instructor.gradebook.",
+              "roster": "kit.instructor.gradebook.", "export": "kit.instructor.gradebook.",
+              "similarity": "kit.instructor.similarity"}
     assert set(COMMANDS) == set(stages)
     for command, module in COMMANDS.items():
         assert module.startswith(stages[command]), (command, module)

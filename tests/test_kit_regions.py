@@ -126,6 +126,54 @@ def test_a_syntax_error_is_reported_in_the_students_lines():
     assert syntax_message("m.py", splice("m.py", SCAFFOLD, student("    y = x", "        a = 1", "        b = 2"))) is None
 
 
+HELPERS = student("    y = twice(x)", "        a = double(X)", "        b = self._half(X)",
+                  header="import os\n",
+                  tail="""
+
+def twice(v):
+    return 2 * v
+
+
+SCALE = 3
+print('module code')
+os.environ['HELPER_SIDE_EFFECT'] = '1'
+""")
+HELPERS = HELPERS.replace("    def loss(self, X):\n", """    def loss(self, X):
+        double = lambda v: 2 * v  # a helper between the given lines and the region
+""").replace("        return a, b\n", """        return a, b
+
+    def _half(self, v):
+        return v / 2
+""")
+
+
+def test_helper_definitions_outside_the_regions_are_kept_and_nothing_else():
+    result = splice("m.py", SCAFFOLD, HELPERS)
+    assert result.mode == "regions"
+    assert "module code" not in result.text and "HELPER_SIDE_EFFECT" not in result.text
+    assert "past.builtins" not in result.text and "import os" not in result.text
+    namespace = {}
+    exec(compile(result.text, "m.py", "exec"), namespace)
+    assert namespace["f"](1) == 2 and namespace["Net"]().loss(4) == (8, 2)
+    assert namespace["SCALE"] == 3
+    assert len(result.messages) == 1 and result.messages[0].startswith("m.py: kept your definitions outside "
+                                                                      "the regions: ")
+    for name in ("double", "twice", "SCALE", "_half"):
+        assert name in result.messages[0]
+    # Their lines map back to the student's own.
+    own = HELPERS.splitlines().index("        double = lambda v: 2 * v  # a helper between the given lines "
+                                     "and the region") + 1
+    spliced = [i for i, line in enumerate(result.text.splitlines(), 1) if "double = lambda" in line]
+    assert [result.student_line(i) for i in spliced] == [own]
+
+
+def test_helpers_never_replace_given_names():
+    text = student("    y = x", "        a = 1", "        b = 2").replace(
+        "    def loss(self, X):\n", "    def loss(self, X):\n        a = 42\n        X = None\n")
+    result = splice("m.py", SCAFFOLD, text + "\n\nclass Net:\n    pass\n\nnp = None\n")
+    assert result.messages == [] and "a = 42" not in result.text and "np = None" not in result.text
+
+
 def test_the_released_stubs_are_regions_of_the_same_keys():
     released = stub_regions(SCAFFOLD)
     assert region_keys(released.splitlines()) == region_keys(SCAFFOLD.splitlines())
@@ -277,3 +325,36 @@ def test_course_era_files_get_exactly_what_their_regions_earn(tmp_path):
     results = json.loads((out / "course_era" / "results.json").read_text())
     assert float(row["score"]) == float(row["max_score"]) > 0, json.dumps(results, indent=1)[:4000]
     assert "whole file" not in results["output"]
+
+
+def course_net_with_helpers():
+    """The course-era net with lambdas written between the given lines and its first region."""
+    text = COURSE_NET.replace("        N, D = X.shape\n", """        N, D = X.shape
+        relu = lambda z: np.maximum(0, z)
+        softmax = lambda s: np.exp(s - s.max(axis=1, keepdims=True)) / np.sum(
+            np.exp(s - s.max(axis=1, keepdims=True)), axis=1, keepdims=True)
+""")
+    text = text.replace("hidden = np.maximum(0, X.dot(W1) + b1)", "hidden = relu(X.dot(W1) + b1)")
+    return text.replace("""        shifted = scores - np.max(scores, axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.sum(np.exp(shifted), axis=1, keepdims=True)
+""", "        probs = softmax(scores)\n")
+
+
+@pytest.mark.skipif(locate_bwrap() is None, reason="grading needs bubblewrap (apt-get install bubblewrap)")
+def test_helpers_outside_the_regions_and_a_top_level_folder_lose_nothing(tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    ref = fx.reference_files()
+    helpers = dict(ref)
+    helpers[fx.NET] = course_net_with_helpers().encode()
+    assert b"probs = softmax(scores)" in helpers[fx.NET]
+    fx.write_zip(subs / "helpers.zip", helpers)
+    fx.write_zip(subs / "folder.zip", {f"assignment1/{rel}": data for rel, data in helpers.items()})
+    run = grade(subs, out, limits=Limits(cell_timeout=10), log=lambda *a: None, dedupe=False)
+    for row in run.rows:
+        results = json.loads((out / row["student"] / "results.json").read_text())
+        assert float(row["score"]) == float(row["max_score"]) > 0, json.dumps(results, indent=1)[:4000]
+        assert "kept your definitions outside the regions: relu (line" in results["output"]
+        assert "softmax (line" in results["output"]
+    folder = json.loads((out / "folder" / "results.json").read_text())
+    assert "folder assignment1/ of the zip" in folder["output"]

@@ -164,3 +164,29 @@ def test_duplicate_members_keep_the_first(box):
     result = extract(z, dest, ALLOWED)
     assert result.files == ["cs231n/layers.py"]
     assert (dest / "cs231n/layers.py").read_bytes() == b"first\n"
+
+
+@pytest.mark.parametrize("folder", ["assignment1", "Dave Jones/assignment1"])
+def test_files_under_one_top_level_folder_are_read_as_if_it_were_not_there(box, folder):
+    tmp, dest = box
+    z = make_zip(tmp / "s.zip", [(f"{folder}/cs231n/layers.py", b"x = 1\n"),
+                                 (f"{folder}/notebooks/two_layer_net.ipynb", b"{}"),
+                                 (f"__MACOSX/{folder}/cs231n/._layers.py", b"\0"),
+                                 (f"{folder}/notes.txt", b"hi")])
+    result = extract(z, dest, ALLOWED)
+    assert sorted(result.files) == ["cs231n/layers.py", "notebooks/two_layer_net.ipynb"]
+    assert (dest / "cs231n/layers.py").read_bytes() == b"x = 1\n"
+    assert any(f"folder {folder}/" in m and "as if they did not" in m for m in result.messages)
+    assert tree(tmp) == ["box", "box/kit", "box/kit/cs231n", "box/kit/cs231n/layers.py", "box/kit/notebooks",
+                         "box/kit/notebooks/two_layer_net.ipynb", "s.zip"]
+
+
+@pytest.mark.parametrize("members", [
+    [("a/cs231n/layers.py", b"x = 1\n"), ("b/cs231n/classifiers/neural_net.py", b"y = 2\n")],  # two folders
+    [("cs231n/layers.py", b"x = 1\n"), ("a/cs231n/classifiers/neural_net.py", b"y = 2\n")],    # one at the top
+])
+def test_files_in_several_folders_or_at_the_top_are_not_moved(box, members):
+    tmp, dest = box
+    result = extract(make_zip(tmp / "s.zip", members), dest, ALLOWED)
+    assert result.files == (["cs231n/layers.py"] if members[0][0] == "cs231n/layers.py" else [])
+    assert not any("as if they did not" in m for m in result.messages)

@@ -21,8 +21,9 @@ PLANTED_BUGS = {
     "toy loss": Plant(NET, "loss = data_loss + reg * (", "loss = data_loss + 0.5 * reg * ("),
     "large scores": Plant(LAYERS, "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x.copy()"),
     "toy gradients": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout.copy()"),
-    # x >= 0 passes the numerical gradient check (the ReLU's inputs there are never exactly 0)
-    "relu_backward at zero": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)"),
+    # half the gradient at exactly 0 (a centred numerical derivative) passes the numerical gradient check
+    # (the ReLU's inputs there are never exactly 0)
+    "relu_backward at zero": Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout * ((x > 0) + 0.5 * (x == 0))"),
     "toy training": Plant(NET, "sgd_step(param, grads[name], learning_rate)",
                           "sgd_step(param, grads[name], -learning_rate)"),
     "data": Plant(NOTEBOOK, "num_test=1000,", "num_test=1000, subtract_mean=False,"),
@@ -73,8 +74,9 @@ EXPLAINED_BUGS = {
         Plant(LAYERS, "log_probs = shifted[rows, y] - np.log(sum_exp[:, 0])",
               "log_probs = np.log(exp_scores[rows, y] / sum_exp[:, 0])"),
         "with a finite gradient: not an overflow, but log(0)"),
-    "relu x >= 0": ("relu_backward at zero", PLANTED_BUGS["relu_backward at zero"],
-                    "at x == 0 exactly it is 0 (use x > 0, not x >= 0)"),
+    "relu half at zero": ("relu_backward at zero", PLANTED_BUGS["relu_backward at zero"],
+                          "give 0 there (the rule x > 0) or the whole gradient (x >= 0), either one-sided "
+                          "derivative; half of it is what a numerical derivative gives"),
     "no reshape": ("affine_forward on images", PLANTED_BUGS["affine_forward on images"],
                    "reshape x to (N, D) rows first"),
     # A fresh kit: the regions are unwritten and their variables stay None (or grads {}). The
@@ -142,6 +144,15 @@ def test_the_check_explains_the_mistake(tmp_path, bug):
     assert result.failed[0] == code_cell_number(result.notebook, marker), result.output[-3000:]
     flat = " ".join(result.output.split())
     assert message in flat, f"the failure of {check!r} should say {message!r}:\n{result.output[-3000:]}"
+
+
+@pytest.mark.timeout(900)
+def test_a_relu_that_lets_the_gradient_through_at_zero_passes_the_notebook(tmp_path):
+    """x >= 0 is the other one-sided derivative at the kink: as right as x > 0 (the grader takes both too)."""
+    marker = "# Check: relu_backward at zero\n"
+    result = run_nbval(NOTEBOOK, tmp_path, plants=[Plant(LAYERS, "dx = dout * (x > 0)", "dx = dout * (x >= 0)")],
+                       last_marker=marker)
+    assert result.returncode == 0 and not result.failed, result.output[-3000:]
 
 
 def test_the_intro_says_the_stored_outputs_are_the_references():

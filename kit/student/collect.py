@@ -151,21 +151,28 @@ def self_check_problems(root):
     return [f"{r['notebook']}: '{r['check']}' fails: {r['message'].splitlines()[0][:300]}" for r in failed]
 
 
-def write_zip(root, output):
+IDENTITY = "students.json"   # who handed the zip in (`collect --id`), read by the instructor's roster
+
+
+def write_zip(root, output, student_id=None):
     files = student_files(root)
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for rel in files:
             zf.write(Path(root) / rel, rel)
+        if student_id:
+            zf.writestr(IDENTITY, json.dumps({"id": student_id}) + "\n")
     return files
 
 
-def collect(root=".", output="submission.zip", check=True, partial=False):
+def collect(root=".", output="submission.zip", check=True, partial=False, student_id=None):
     """
     Check the kit at `root` and write the submission zip.
 
     Inputs:
     - check: Also run the self-check (kit.student.check) and refuse when a check fails.
     - partial: Write the zip even when something fails (listed as warnings).
+    - student_id: Your id in the course's roster, written into the zip (students.json) so that the
+      grade reaches you whatever the zip is called.
 
     Returns:
     - (ok, messages): ok is False when a check failed (no zip is written then).
@@ -191,13 +198,14 @@ def collect(root=".", output="submission.zip", check=True, partial=False):
     output = Path(output)
     if not output.is_absolute():
         output = root / output
-    files = write_zip(root, output)
+    files = write_zip(root, output, student_id)
     return True, warnings + [f"wrote {output} with {len(files)} files" + (
         " (partial work: the grader gives points for what passes)" if problems else "") + ":"] + [
         f"  {f}" for f in files]
 
 
 def main(args):
-    ok, messages = collect(args.root, args.output, check=not args.no_check, partial=args.partial)
+    ok, messages = collect(args.root, args.output, check=not args.no_check, partial=args.partial,
+                           student_id=(args.id or "").strip() or None)
     print("\n".join(messages), file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

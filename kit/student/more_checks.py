@@ -10,6 +10,7 @@ and that it samples its minibatches at random from all of X.
     python -m kit.student.more_checks --write PATH    (the release: the expected values)
 """
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def case_layers():
     out, cache = layers.affine_forward(x, w, b)
     dx, dw, db = layers.affine_backward(rng.randn(2, 4), cache)
     a = rng.randn(4, 7)
-    a[::2, 1::3] = 0.0   # exact zeros: no gradient passes there (the rule is x > 0)
+    a[::2, 1::3] = 0.0   # exact zeros: either one-sided derivative passes there (0, or the upstream gradient)
     r_out, r_cache = layers.relu_forward(a)
     r_dx = layers.relu_backward(rng.randn(4, 7), r_cache)
     s_loss, s_dx = layers.softmax_loss(rng.randn(9, 3), rng.randint(3, size=9))
@@ -101,13 +102,59 @@ CASES = {"two_layer_net": case_two_layer_net, "layers": case_layers, "fc_net": c
          "optim": case_optim}
 
 
+AT_KINK = "relu passing at zero"   # the expected values with the other one-sided derivative at the ReLU's kink
+
+
+@contextlib.contextmanager
+def relu_passing_at_zero():
+    """
+    relu_backward with the other valid rule at exactly x == 0 (the gradient passes: x >= 0), wherever the
+    package binds it, while the block runs: the reference's values for a student who chose that rule.
+    """
+    import importlib
+
+    modules = [importlib.import_module(m) for m in ("cs231n.layers", "cs231n.layer_utils",
+                                                     "cs231n.classifiers.neural_net")]
+    saved = [(m, m.relu_backward) for m in modules if hasattr(m, "relu_backward")]
+
+    def relu_backward(dout, cache):
+        return dout * (np.asarray(cache) >= 0)
+
+    for m, _ in saved:
+        m.relu_backward = relu_backward
+    try:
+        yield
+    finally:
+        for m, original in saved:
+            m.relu_backward = original
+
+
 def compute(cases=CASES):
-    """{case: {key: value as nested lists}} of the code importable now (the release: the reference's)."""
-    return {name: {key: np.asarray(value, dtype=float).tolist() for key, value in fn().items()}
-            for name, fn in cases.items()}
+    """
+    {case: {key: value as nested lists}} of the code importable now (the release: the reference's), and
+    under AT_KINK the values that differ when relu_backward lets the gradient through at exactly 0.
+    """
+    def run():
+        return {name: {key: np.asarray(value, dtype=float).tolist() for key, value in fn().items()}
+                for name, fn in cases.items()}
+
+    values = run()
+    with relu_passing_at_zero():
+        other = run()
+    values[AT_KINK] = {case: {k: v for k, v in keys.items() if v != values[case][k]}
+                       for case, keys in other.items()}
+    return values
 
 
 # ---------------------------------------------------------------------------- comparing
+
+def alternatives(case):
+    """{key: value} that also passes for `case`: the other one-sided derivative at the ReLU's kink."""
+    try:
+        return json.loads(EXPECTED.read_text(encoding="utf-8")).get(AT_KINK, {}).get(case, {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
 
 def expected(case):
     try:
@@ -129,7 +176,7 @@ def compare(case, where, got, rtol=1e-8, atol=1e-10, hints=None):
     - got: {key: value} computed by the student's code.
     - hints: Optional function(wrong keys) -> a sentence about the likely mistake.
     """
-    wrong = []
+    wrong, other = [], alternatives(case)
     for key, want in expected(case).items():
         value = got.get(key)
         want = np.asarray(want, dtype=float)
@@ -143,7 +190,8 @@ def compare(case, where, got, rtol=1e-8, atol=1e-10, hints=None):
             continue
         if value.shape != want.shape:
             wrong.append((key, f"has shape {value.shape}, expected {want.shape}"))
-        elif not np.allclose(value, want, rtol=rtol, atol=atol):
+        elif not np.allclose(value, want, rtol=rtol, atol=atol) and not (
+                key in other and np.allclose(value, np.asarray(other[key], dtype=float), rtol=rtol, atol=atol)):
             error = np.max(np.abs(value - want) / np.maximum(1e-12, np.abs(value) + np.abs(want)))
             wrong.append((key, f"differs from the reference (max relative error {error:.1e})"))
     if wrong:
@@ -164,8 +212,9 @@ def _net_hint(wrong):
         return ("The biases' gradients are right and the weights' are not: the gradient of the L2 term, "
                 "2 * reg * W for this net, is likely missing or wrong.")
     if "b1" in wrong or "W1" in wrong:
-        return ("The gradients of the first layer are wrong: check relu_backward (the gradient passes only "
-                "where the ReLU's input was > 0) and the first affine layer's backward pass.")
+        return ("The gradients of the first layer are wrong: check relu_backward (the gradient passes where "
+                "the ReLU's input was > 0, none where it was < 0, and at exactly 0 either 0 or all of it) "
+                "and the first affine layer's backward pass.")
     return None
 
 

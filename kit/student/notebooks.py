@@ -23,8 +23,10 @@ solution cell) is a check, a test of its own in the results. Its first line is
   as visible checks are (after_due_date: once the due date has passed);
 - "exercises": what the check exercises, for the feedback
   (e.g. "TwoLayerNet.loss in cs231n/classifiers/neural_net.py");
+- "cpu_limit": the CPU seconds the check may use, when it must be less than
+  the per-cell limit (a check that only an analytic gradient passes in time);
 - the scoring rules of code checks ("values", "measure", "expect", "rtol",
-  "atol"), read by kit.instructor.grade.compare.
+  "atol", "atol_of_max", "requires", "gate"), read by kit.instructor.grade.compare.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +159,12 @@ class Check:
     @property
     def hidden(self):
         return is_hidden(self.visibility)
+
+    @property
+    def cpu_limit(self):
+        """The CPU seconds of its metadata "cpu_limit" (a budget below the per-cell limit); else no bound (inf)."""
+        limit = self.meta.get("cpu_limit")
+        return float(limit) if isinstance(limit, (int, float)) and limit > 0 else float("inf")
 
 
 def is_check(cell):

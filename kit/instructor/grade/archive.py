@@ -8,13 +8,20 @@ Every member is checked before a byte is written:
   extracting, so that a zip bomb that lies about its size stops at the limit.
 Too many members, or a total above the limit, reject the whole archive.
 Files are created with O_EXCL | O_NOFOLLOW under directories made here.
+
+A zip whose files all sit under one top-level folder (a student who zipped the
+folder, not its contents: `assignment1/cs231n/layers.py`) is read as if that
+folder were not there, and the feedback says so.
 """
+import json
 import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+IDENTITY = "students.json"   # written by `python -m kit collect --id ID` (kit.student.collect)
+MAX_IDENTITY = 4096
 MAX_MEMBERS = 100
 MAX_FILE = 8 * 2**20      # one member, uncompressed
 MAX_MODEL = 48 * 2**20    # one saved model (.npz: the notebooks' tuned nets), uncompressed
@@ -88,6 +95,10 @@ def extract(zip_path, dest, allowed):
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
             raise ArchiveRejected(f"the zip has {len(infos)} members, more than the limit of {MAX_MEMBERS}")
+        folder = _enclosing_folder(infos, allowed)
+        if folder:
+            result.messages.append(f"your files sit in the folder {folder}/ of the zip: they were graded as "
+                                   f"if they did not (`python -m kit collect` writes the zip for you)")
         chosen, total = [], 0
         for info in infos:
             raw = info.filename
@@ -98,12 +109,19 @@ def extract(zip_path, dest, allowed):
             if info.is_dir():
                 continue
             rel = _safe_relative(name)
+            if rel is not None and folder:
+                rel = rel[len(folder) + 1:] if rel.startswith(folder + "/") else None
+                if rel is None:
+                    result.messages.append(f"ignored {name!r}: outside the folder {folder}/")
+                    continue
             if rel is None:
                 result.messages.append(f"ignored {name!r}: absolute path or path outside the kit")
                 continue
             if _is_symlink(info):
                 result.messages.append(f"ignored {rel}: symbolic links are not accepted")
                 continue
+            if rel == IDENTITY:
+                continue   # who handed it in: read by the roster (read_identity), not graded
             if rel not in allowed:
                 result.messages.append(f"ignored {rel}: not a file you may change")
                 continue
@@ -131,6 +149,51 @@ def extract(zip_path, dest, allowed):
                 result.messages.append(f"ignored {rel}: larger than declared or than the limit "
                                        f"(zip bomb?), or unreadable")
     return result
+
+
+def _enclosing_folder(infos, allowed):
+    """
+    The one folder of the zip that holds the student's files, when none sits at the top; else "".
+
+    Only when no member is an allow-listed path as it stands, and every member
+    whose name ends with an allow-listed path has the same folder in front of it
+    (`assignment1/` or `Dave/assignment1/`).
+    """
+    folders, top = set(), False
+    for info in infos:
+        name = _member_name(info)
+        rel = _safe_relative(name) if name is not None and not info.is_dir() else None
+        if rel is None:
+            continue
+        if rel in allowed:
+            top = True
+            break
+        for path in allowed:
+            if rel.endswith("/" + path):
+                folders.add(rel[:-len(path) - 1])
+    if top or len(folders) != 1:
+        return ""
+    folder = folders.pop()
+    return "" if folder.split("/")[0] == "__MACOSX" else folder
+
+
+def read_identity(zip_path):
+    """
+    The roster id a student wrote into their zip with `collect --id` (students.json), or None.
+
+    Untrusted: a small JSON object with a short string "id"; anything else is None.
+    """
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = [i for i in zf.infolist() if not i.is_dir() and _safe_relative(_member_name(i) or "") and
+                     _safe_relative(_member_name(i)).split("/")[-1] == IDENTITY]
+            if len(names) != 1 or names[0].file_size > MAX_IDENTITY:
+                return None
+            data = json.loads(zf.read(names[0]).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError, RuntimeError, NotImplementedError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value.strip()[:200] if isinstance(value, str) and value.strip() else None
 
 
 def max_member_size(rel):

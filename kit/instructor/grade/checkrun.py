@@ -119,10 +119,10 @@ class _Session:
         self.sandbox, self.setup = None, []   # setup: [(ns, cell, record)] run in this notebook
         self.ran = False                      # a cell ran in this sandbox (student code may have run)
 
-    def _cell(self, box, ns, cell, name):
-        """Run one cell in `box` within the cell limit and what is left of the budgets, and charge them."""
-        outcome = box.run(cell["source"], ns=ns, name=name,
-                          cpu_limit=max(0.0, min(self.limits.cell_timeout, self.budget.cpu_left)),
+    def _cell(self, box, ns, cell, name, cpu_limit=None):
+        """Run one cell in `box` within the cell limit (and its own) and what is left of the budgets; charge them."""
+        own = self.limits.cell_timeout if cpu_limit is None else min(self.limits.cell_timeout, cpu_limit)
+        outcome = box.run(cell["source"], ns=ns, name=name, cpu_limit=max(0.0, min(own, self.budget.cpu_left)),
                           busy_limit=max(0.0, self.budget.busy_left), deadline=self.budget.deadline)
         self.budget.charge(outcome.cpu, outcome.busy)
         self.run.cpu += outcome.cpu
@@ -148,8 +148,12 @@ class _Session:
                                     f"again ({again.status}: {again.error})")
         return None
 
-    def execute(self, ns, cell, name):
-        """The cell's CellOutcome; a "not run" one, with the reason, once the budgets are spent."""
+    def execute(self, ns, cell, name, cpu_limit=None):
+        """
+        The cell's CellOutcome; a "not run" one, with the reason, once the budgets are spent.
+
+        cpu_limit: the check's own CPU limit, when it is below the cell limit (Check.cpu_limit).
+        """
         spent = self.budget.spent()
         if spent:
             self.run.out_of_time = self.run.out_of_time or spent
@@ -157,19 +161,19 @@ class _Session:
         try:
             outcome = self._start() if self.sandbox is None else None
             if outcome is None:
-                outcome = self._cell(self.sandbox, ns, cell, name)
+                outcome = self._cell(self.sandbox, ns, cell, name, cpu_limit)
                 self.ran = True
         except GraderFailure as failure:
             if not self.ran:
                 raise   # no student code ran in this sandbox: the grader's failure
             self.close(charge=True)
-            outcome = self._experiment(ns, cell, name, failure)
+            outcome = self._experiment(ns, cell, name, failure, cpu_limit)
         if outcome.status in FATAL:
             self.close(charge=True)
             self.run.restarts += 1
         return outcome
 
-    def _experiment(self, ns, cell, name, failure):
+    def _experiment(self, ns, cell, name, failure, cpu_limit=None):
         """
         The sandbox ended before it started a cell, after student code ran in it: run the same cells
         with the reference code, in a sandbox of the same isolation and limits.
@@ -192,7 +196,8 @@ class _Session:
             box.start()
             outcomes = [box.run(c["source"], ns=n, name="setup", cpu_limit=self.limits.cell_timeout)
                         for n, c, _ in self.setup]
-            outcomes.append(box.run(cell["source"], ns=ns, name=name, cpu_limit=self.limits.cell_timeout))
+            own = self.limits.cell_timeout if cpu_limit is None else min(self.limits.cell_timeout, cpu_limit)
+            outcomes.append(box.run(cell["source"], ns=ns, name=name, cpu_limit=own))
         except GraderFailure as again:
             raise GraderFailure(f"{failure}; the reference code, run in its place in the same sandbox, "
                                 f"ended it too: {again}") from None
@@ -251,7 +256,8 @@ def run_checks(make_sandbox, notebooks, limits, make_reference=None):
                 if records[i].status not in FATAL + ("not run",):
                     session.setup.append((nb.name, cell, records[i]))
             for check in nb.checks:
-                records[check.index] = session.execute(nb.name, {"source": check.source}, check.name)
+                records[check.index] = session.execute(nb.name, {"source": check.source}, check.name,
+                                                       check.cpu_limit)
                 if records[check.index].status == "not run":
                     run.not_run.append(check.name)
     finally:

@@ -11,7 +11,10 @@ Reads what a grading run wrote into DIR (grades.csv and every
   example), every notebook point lost (student, check, cause, and a link to
   the student's executed notebook), the submissions that could not be graded
   (status error or not graded: they are not zeros), and anything in DIR that
-  could not be read;
+  could not be read; and a table of the students (their page, the roster's name
+  and lateness when `kit roster` wrote roster.csv, the submission an identical
+  zip was graded with, their executed notebooks);
+- DIR/<student>/feedback.html: each student's page (kit.instructor.grade.student_page);
 - DIR/checks.csv: one row per student of grades.csv (student, status, total,
   then the points of each check, in check order), for a gradebook; the cells
   of submissions without a result (error, not graded) are empty.
@@ -36,6 +39,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kit.instructor.grade.report import SCORED, UNSCORED, write_atomic
+from kit.instructor.grade.roster_file import RosterError, read_rows
+from kit.instructor.grade.student_page import PAGE, write_page
 
 STATUSES = SCORED + UNSCORED
 MAX_RESULTS_BYTES = 20 * 2**20
@@ -66,6 +71,11 @@ class Student:
     isolation: str = ""
     message: str = ""         # what results.json's output tells the student (empty, rejected)
     tests: list = None        # [Test]; None when results.json was not read
+    identical_to: str = ""    # the submission whose identical zip was graded for this one
+    late: str = ""            # from roster.csv (kit.instructor.gradebook.roster): "2 days (-20%)"
+    roster: str = ""          # the roster's id and name matched to this submission
+    page: bool = False        # <student>/feedback.html is written (kit.instructor.grade.student_page)
+    results: dict = None      # its results.json, for that page
 
 
 @dataclass
@@ -190,6 +200,8 @@ def parse_tests(name, results, problems):
             problems.append(f"{name}: check {i} of results.json is malformed (it needs a name, a score and "
                             f"a max_score); it is left out.")
             continue
+        if isinstance(t.get("extra_data"), dict) and t["extra_data"].get("pending") is True:
+            continue   # an inline question not marked yet: not a 0 (kit.instructor.gradebook.marks)
         check = t["name"][:200]
         seen[check] += 1
         if seen[check] > 1:   # two checks of one name: keep both, apart
@@ -221,7 +233,8 @@ def read_folder(out_dir):
         name = row["student"].strip()
         status = (row.get("status") or "").strip()
         student = Student(name, status, reason=_text(row.get("reason")), isolation=_text(row.get("isolation")),
-                          score=_number(row.get("score")), max_score=_number(row.get("max_score")))
+                          score=_number(row.get("score")), max_score=_number(row.get("max_score")),
+                          identical_to=_text(row.get("identical_to"), 100))
         results = None
         if not STUDENT_NAME.fullmatch(name):
             problems.append(f"{name}: not a name the grader gives a student folder; its results were not read.")
@@ -240,6 +253,7 @@ def read_folder(out_dir):
             student.isolation = _text(extra.get("isolation")) or student.isolation
             student.message = "\n".join(_text(results.get("output")).splitlines()[1:])
             student.tests = parse_tests(name, results, problems)
+            student.results = results
         elif status in SCORED and STUDENT_NAME.fullmatch(name):
             problems.append(f"{name}: status {status} in grades.csv but no readable results.json; its checks "
                             f"are left out.")
@@ -250,7 +264,27 @@ def read_folder(out_dir):
         if status not in SCORED:
             student.score = None
         students.append(student)
+    _add_roster(folder, students, problems)
     return ClassData(folder, students, check_order(students), problems)
+
+
+def _add_roster(folder, students, problems):
+    """The roster's id, name and lateness of each submission, when `kit roster` wrote roster.csv."""
+    if not (folder / "roster.csv").exists():
+        return
+    try:
+        rows = {r["submission"]: r for r in read_rows(folder) if r["submission"]}
+    except RosterError as err:
+        problems.append(f"roster.csv could not be read ({err}); the students table has no roster columns.")
+        return
+    for s in students:
+        row = rows.get(s.name)
+        if row is None:
+            continue
+        s.roster = f"{row['id']} {row['name']}".strip() if row["id"] else "(matches nobody on the roster)"
+        days, penalty = _number(row["days_late"]), _number(row["penalty"])
+        if days:
+            s.late = f"{days:g} day{'s' * (days != 1)} (-{(penalty or 0):.0%})"
 
 
 def check_order(students):
@@ -439,6 +473,8 @@ def render_html(data, stats, png):
     parts.append(f'<img class="plot" id="histogram" alt="Histogram of the scores of {len(scored)} submissions" '
                  f'src="data:image/png;base64,{b64encode(png).decode("ascii")}">')
 
+    parts += _students_table(data)
+
     graded = counts.get("graded", 0)
     parts.append(f"<h2>Checks</h2><p>Over the {graded} graded submission{'s' * (graded != 1)} (empty and "
                  f"rejected ones are left out here), the most failed first.</p>")
@@ -483,6 +519,22 @@ def render_html(data, stats, png):
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f"<title>Class report: {_e(data.folder.resolve().name)}</title><style>{STYLE}</style></head>\n<body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _students_table(data):
+    """One row per submission: its page, the roster's name, status, total, lateness, identical-to, notebooks."""
+    rows = []
+    for s in data.students:
+        name = (f'<a href="{quote(s.name)}/{PAGE}">{_e(s.name)}</a>' if s.page else _e(s.name))
+        executed = data.folder / s.name / "executed"
+        notebooks = " ".join(f'<a href="{quote(s.name)}/executed/{quote(p.name)}">{_e(p.stem)}</a>'
+                             for p in sorted(executed.glob("*.html"))) if s.page and executed.is_dir() else ""
+        total = "" if s.score is None else f"{_pts(s.score)} / {_pts(s.max_score)}"
+        rows.append([name, _e(s.roster), _e(s.status), total, _e(s.late), _e(s.identical_to), notebooks])
+    return [f"<h2>Students ({len(rows)})</h2><p>Each name opens that student's page (checks, messages, marks "
+            f"given by hand).</p>",
+            _table("students", ["submission", "roster", "status", "total", "late", "identical to", "notebooks"],
+                   rows, numeric=(3,))]
 
 
 # ---------------------------------------------------------------------------- checks.csv
@@ -545,6 +597,13 @@ def write_class_report(out_dir):
     - NotADirectoryError when out_dir is not a folder; nothing else for its contents.
     """
     data = read_folder(out_dir)
+    for s in data.students:   # each student's page first, so that the report links only pages that exist
+        if s.results is not None:
+            try:
+                write_page(data.folder, s.name, s.results)
+                s.page = True
+            except OSError as err:
+                data.problems.append(f"{s.name}: {PAGE} could not be written ({err}).")
     stats = check_stats(data)
     write_atomic(data.folder / "checks.csv", checks_csv(data))
     write_atomic(data.folder / "report.html", render_html(data, stats, histogram_png(data)))

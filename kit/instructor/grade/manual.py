@@ -51,6 +51,29 @@ def read_json(path):
         return None
 
 
+def notebook_problem(rel, path):
+    """
+    What is wrong with a submitted notebook file, in the student's terms, or None when it reads.
+
+    A notebook that is not JSON, has no list of cells, or has cells that are not
+    well-formed cell objects is damaged: its answers (and, with --data, its checks)
+    cannot be read.
+    """
+    nb = read_json(path)
+    fix = "open it in Jupyter, save it, and run `python -m kit collect` again"
+    if nb is None:
+        return f"{rel} cannot be read as a notebook (it is not valid JSON, or larger than 8 MiB): {fix}."
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return f"{rel} is not a Jupyter notebook (it has no list of cells): {fix}."
+    bad = sum(1 for c in cells if not (isinstance(c, dict) and isinstance(c.get("cell_type"), str)
+                                       and isinstance(c.get("source"), (str, list))
+                                       and isinstance(c.get("metadata", {}), dict)))
+    if bad:
+        return f"{rel} is damaged: {bad} of its {len(cells)} cells are not well-formed cells: {fix}."
+    return None
+
+
 def read_cells(path):
     """The plain cells of a submitted notebook; [] when it cannot be read."""
     return plain_cells(read_json(path))

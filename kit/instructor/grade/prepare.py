@@ -3,7 +3,10 @@
 - the student kit, released privately from the instructor source (its explicit
   manifest, whatever else lies in the tree), compiled, readable by the sandbox;
 - the check notebooks, and their expected values: the same cells run once on
-  the reference solution (trusted, no sandbox), kept in memory;
+  the reference solution (trusted, no sandbox), kept in memory; and once more on
+  the reference with relu_backward's other one-sided derivative at the kink
+  (x >= 0 instead of x > 0): a value that matches either run passes, since any
+  value between the one-sided derivatives is a subgradient there;
 - a preflight: a sandbox started on the pristine release, which must start
   and must not reach the network (it fails closed);
 - with --data, the notebooks with graded check cells, run once on the
@@ -14,6 +17,7 @@ import compileall
 import dataclasses
 import os
 import py_compile
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +26,21 @@ import nbformat
 
 from kit.instructor.grade import nbgrade
 from kit.instructor.grade.checkrun import CheckNotebook, run_checks
+from kit.instructor.grade.compare import Expected, RequirementError, check_requirements
 from kit.student.notebooks import as_check, checks_in, is_check
 from kit.instructor.release.student_kit import release
 from kit.instructor.sandbox.box import GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
 from kit.instructor.sandbox.isolation import Isolation, IsolationUnavailable, Limits
 from kit.student.files import SAVED_MODELS, allowed_files, student_files
+from kit.student.regions import find_regions, region_keys
 
 SOURCE = Path(__file__).resolve().parents[3]
 CHECKS = Path(__file__).resolve().parent / "checks"
 RETRIES = 2
+LAYERS = "cs231n/layers.py"
+# relu_backward's mask in the reference, and the other one-sided derivative at x == 0.
+RELU_RULE = ("(x > 0)", "(x >= 0)")
 
 
 class SetupError(Exception):
@@ -45,7 +54,7 @@ class Setup:
     work_root: str
     allowed: list
     notebooks: list          # [CheckNotebook]
-    expected: dict           # notebook name -> {cell index: CellOutcome} of the reference run
+    expected: dict           # notebook name -> {cell index: compare.Expected} of the reference runs
     limits: Limits
     isolation: Isolation
     released_nbs: dict       # rel -> released notebook (parsed JSON)
@@ -62,7 +71,7 @@ class Setup:
         return round(code + sum(gnb.max_score for gnb in self.graded_notebooks), 2)
 
 
-def reference_run(source, notebooks, limits, work_root):
+def reference_run(source, notebooks, limits, work_root, what="the reference solution"):
     """Run the check notebooks on the instructor's code (trusted); returns {notebook: {index: CellOutcome}}."""
     scratch_limits = Limits(cell_timeout=max(limits.cell_timeout, 60), timeout=max(limits.timeout, 600),
                             wall_timeout=max(limits.wall_timeout, 600), memory_mb=limits.memory_mb,
@@ -79,10 +88,72 @@ def reference_run(source, notebooks, limits, work_root):
             record = records.get(i)
             check = as_check(i, cell) if is_check(cell) else None
             if record is None or record.status != "ok" or (check and not record.values):
-                what = check.name if check else (cell["source"].strip().splitlines() or [""])[0][:60]
+                name = check.name if check else (cell["source"].strip().splitlines() or [""])[0][:60]
                 detail = (record.error or record.status) if record else "not run"
-                raise SetupError(f"the reference solution fails {nb.name}, cell {i} ({what}): {detail}")
+                raise SetupError(f"{what} fails {nb.name}, cell {i} ({name}): {detail}")
     return run.records
+
+
+def relu_variant(source, folder):
+    """
+    A copy of the reference's packages whose relu_backward lets the gradient through at x == 0.
+
+    The reference run works on its source folder as it is, so the variant is a folder of its
+    own: copies of cs231n/ and kit/ (what the check notebooks import), with relu_backward's mask
+    x > 0 made x >= 0 in its region of cs231n/layers.py (neural_net and layer_utils import
+    relu_backward by name: the module itself is changed).
+
+    Returns:
+    - The folder.
+
+    Raises:
+    - SetupError when relu_backward's region does not hold the reference's mask (x > 0) exactly once.
+    """
+    lines = (Path(source) / LAYERS).read_text(encoding="utf-8").splitlines(keepends=True)
+    plain = [line.rstrip("\r\n") for line in lines]
+    regions = find_regions(plain)
+    spans = [span for span, key in zip(regions, region_keys(plain, regions)) if key[0] == "relu_backward"]
+    if len(spans) != 1 or "".join(lines[spans[0][0]:spans[0][1]]).count(RELU_RULE[0]) != 1:
+        raise SetupError(f"the reference's relu_backward in {LAYERS} must compute its mask as {RELU_RULE[0]} "
+                         f"(once, in its region): the grader also accepts the other one-sided derivative, "
+                         f"{RELU_RULE[1]}")
+    start, end = spans[0]
+    lines[start:end] = "".join(lines[start:end]).replace(*RELU_RULE).splitlines(keepends=True)
+    folder = Path(folder)
+    for package in ("cs231n", "kit"):
+        shutil.copytree(Path(source) / package, folder / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "datasets"))
+    (folder / LAYERS).write_text("".join(lines), encoding="utf-8")
+    return folder
+
+
+def expected_values(source, notebooks, limits, work_root):
+    """
+    The reference's values of every check cell, with the values of the accepted variants.
+
+    Returns:
+    - {notebook: {index: compare.Expected}}.
+
+    Raises:
+    - SetupError when a run fails, or when a check's "requires" names no value of its notebook.
+    """
+    records = reference_run(source, notebooks, limits, work_root)
+    variant = reference_run(relu_variant(source, Path(work_root) / "relu-variant"), notebooks, limits, work_root,
+                            what=f"the reference with relu_backward's mask {RELU_RULE[1]}")
+    expected = {}
+    for nb in notebooks:
+        mine, theirs = records.get(nb.name, {}), variant.get(nb.name, {})
+        expected[nb.name] = {
+            check.index: Expected(mine[check.index].values,
+                                  [theirs[check.index].values] if theirs[check.index].values != mine[check.index].values
+                                  else [])
+            for check in nb.checks}
+        scored = {check.name: set(check.meta.get("values") or mine[check.index].values) for check in nb.checks}
+        try:
+            check_requirements(nb.checks, scored)
+        except RequirementError as err:
+            raise SetupError(f"{nb.name}: {err}") from None
+    return expected
 
 
 def seal_release(release_dir):
@@ -193,7 +264,7 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
     if not paths:
         raise SetupError(f"no check notebooks in {checks_dir}")
     notebooks = [CheckNotebook.read(p) for p in paths]
-    expected = reference_run(source, notebooks, limits, work_root)
+    expected = expected_values(source, notebooks, limits, work_root)
     isolation = preflight(release_dir, isolation, limits, work_root, sandboxed_dir, log)
     graded_notebooks = []
     if data:

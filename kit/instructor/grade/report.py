@@ -9,7 +9,8 @@
 - `<student>/executed/<notebook>.ipynb` and `.html` (with --data): each graded
   notebook as it ran in the sandbox, text and image outputs, for the TA to open;
   results.json's extra_data.notebooks gives its CPU and wall seconds;
-- `grades.csv`: `student, score, max_score, status, isolation, reason`, one
+- `grades.csv`: `student, score, max_score, status, isolation, reason, identical_to,
+  manual_points, manual_pending` (the last two once marks are merged, kit.instructor.gradebook.marks), one
   row per submission; status `graded`, `empty`, `rejected`, `error` (could
   not be graded: the reason says why; a rerun grades it) or `not graded`
   (the run was stopped first);
@@ -26,10 +27,12 @@ from cs231n._atomic import atomic_write
 
 from kit.instructor.grade import manual
 from kit.instructor.grade.nbgrade import write_executed
+from kit.instructor.grade.scrub import scrub, scrub_outputs
 
 EXECUTED_DIR = "executed"
 
-GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason"]
+GRADES_FIELDS = ["student", "score", "max_score", "status", "isolation", "reason", "identical_to",
+                 "manual_points", "manual_pending"]
 SCORED = ("graded", "empty", "rejected")      # a score of the student's own work: kept by a rerun
 UNSCORED = ("error", "not graded")            # no result yet: graded again by a rerun, never a zero
 
@@ -84,8 +87,8 @@ def results_json(outcome):
     return {
         "score": outcome.score if outcome.status != "error" else 0,
         "execution_time": round(outcome.seconds, 2),
-        "output": "\n".join(head),
-        "tests": [test_entry(c) for c in outcome.checks],
+        "output": scrub("\n".join(head)),
+        "tests": [dict(entry, output=scrub(entry["output"])) for entry in map(test_entry, outcome.checks)],
         "extra_data": {"status": outcome.status, "max_score": outcome.max_score,
                        "isolation": outcome.isolation, "reason": outcome.reason, "timing": outcome.timing or {},
                        **({"notebooks": outcome.notebooks} if outcome.notebooks else {})},
@@ -103,9 +106,12 @@ def feedback_md(student, results):
     if results["tests"]:
         lines += ["## Checks", ""]
     for t in results["tests"]:
-        mark = "passed" if t["status"] == "passed" else "FAILED"
+        if (t.get("extra_data") or {}).get("pending"):   # marked by hand, not yet (kit.instructor.gradebook.marks)
+            lines += [f"### {t['name']}: not marked yet ({t['max_score']:g} points)", ""]
+            continue
+        mark = "passed" if t.get("status") == "passed" else "FAILED"
         lines += [f"### {t['name']}: {t['score']:g} / {t['max_score']:g} ({mark})", ""]
-        if t["status"] != "passed" or t["output"].startswith("Exercises"):
+        if t.get("status") != "passed" or t["output"].startswith("Exercises") or (t.get("extra_data") or {}).get("manual"):
             lines += ["```"] + t["output"].splitlines() + ["```", ""]
     return "\n".join(lines) + "\n"
 
@@ -116,7 +122,7 @@ def write_submission(out_dir, outcome):
     folder.mkdir(parents=True, exist_ok=True)
     results = results_json(outcome)
     for name, executed in (outcome.executed or {}).items():
-        write_executed(executed, folder / EXECUTED_DIR, Path(name).stem)
+        write_executed(scrub_outputs(executed), folder / EXECUTED_DIR, Path(name).stem)
     write_atomic(folder / "feedback.md", feedback_md(outcome.student, results))
     write_atomic(folder / "manual.json", json.dumps(list(outcome.manual_rows)))
     write_atomic(folder / "results.json", json.dumps(results, indent=1))  # last: marks it done
@@ -128,7 +134,8 @@ def row(student, results):
     extra = results.get("extra_data", {})
     return {"student": student, "score": results.get("score", 0), "max_score": extra.get("max_score", 0),
             "status": extra.get("status", "graded"), "isolation": extra.get("isolation", ""),
-            "reason": extra.get("reason", "")}
+            "reason": extra.get("reason", ""), "identical_to": extra.get("identical_to", ""),
+            "manual_points": extra.get("manual_points", ""), "manual_pending": extra.get("manual_pending", "")}
 
 
 def read_results(out_dir, student):
@@ -145,6 +152,7 @@ def copy_submission(out_dir, student, first):
     out_dir = Path(out_dir)
     results = read_results(out_dir, first)
     results["output"] += "\n(Identical to another submission: graded once, result copied.)"
+    results.setdefault("extra_data", {})["identical_to"] = first   # the instructor's files name it
     rows = json.loads((out_dir / first / "manual.json").read_text(encoding="utf-8"))
     for r in rows:
         r["student"] = student

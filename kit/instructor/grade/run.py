@@ -65,6 +65,13 @@ def student_name(zip_name, taken):
     return unique
 
 
+def zip_folders(submissions):
+    """[(folder name in --out, zip path)] of the <student>.zip files of `submissions`, in name order."""
+    zips = sorted(p for p in Path(submissions).iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
+    taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv", "manual", "roster.csv"}
+    return [(student_name(p.name, taken), p) for p in zips]
+
+
 # ---------------------------------------------------------------------------- the run
 
 def sweep_stale_runs(tmp=None):
@@ -164,9 +171,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     if (data_url or data_md5) and not (scheduler and data):
         raise SetupError("--data-url and --data-md5 tell Dask workers where to fetch the --data folder: "
                          "give them with --scheduler and --data")
-    zips = sorted(p for p in submissions.iterdir() if p.is_file() and p.name.lower().endswith(".zip"))
-    taken = {"grades.csv", "manual_grading.csv", "report.html", "checks.csv"}
-    names = [(student_name(p.name, taken), p) for p in zips]
+    names = zip_folders(submissions)
     run, rows = GradeRun(), {}
     pending = []
     for name, path in names:
@@ -241,15 +246,15 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
             else:
                 record(dict(first_row or {"max_score": setup.max_score, "isolation": run.isolation,
                                           "score": ""}, student=job.student, status="not graded",
-                            reason="graded with an identical submission that has no result yet"))
+                            reason="graded with an identical submission that has no result yet",
+                            identical_to=first))
         for job in jobs_list:
             if job.student not in rows:
                 rows[job.student] = {"student": job.student, "score": "", "max_score": setup.max_score,
                                      "status": "not graded", "isolation": run.isolation,
                                      "reason": run.stopped or "the run was stopped before it started"}
         run.interrupted = interrupts.stop.is_set()
-        done = sum(1 for job in jobs_list if rows[job.student]["status"] != "not graded")
-        log(f"graded {done if done == len(pending) else f'{done} of {len(pending)}'} submissions in "
+        log(f"{closing_counts([rows[job.student]['status'] for job in jobs_list])} in "
             f"{time.monotonic() - start:.1f} s; isolation: {run.isolation}")
     except KeyboardInterrupt:
         run.interrupted = True
@@ -273,6 +278,20 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
         log(f"{ungraded} submission(s) not graded: the run was stopped; run the same command again to "
             f"grade them")
     return run
+
+
+def closing_counts(statuses):
+    """
+    The run's closing count, each kind apart: "graded 36 of 50 submissions (1 error, 13 not graded)".
+
+    Graded means a result a student can be given (graded, empty or rejected);
+    `error` (could not grade) and `not graded` (the run was stopped) are not.
+    """
+    statuses = list(statuses)
+    done = sum(1 for s in statuses if s in report.SCORED)
+    rest = [f"{n} {name}" for name in ("error", "not graded") if (n := statuses.count(name))]
+    return (f"graded {done if done == len(statuses) else f'{done} of {len(statuses)}'} submissions"
+            + (f" ({', '.join(rest)})" if rest else ""))
 
 
 def _class_report(out, log):

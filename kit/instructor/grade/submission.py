@@ -27,7 +27,7 @@ from pathlib import Path
 from kit.instructor.grade import manual, nbgrade, report
 from kit.instructor.grade.archive import ArchiveRejected, extract
 from kit.instructor.grade.checkrun import run_checks
-from kit.instructor.grade.compare import CheckResult, score_check
+from kit.instructor.grade.compare import CheckResult, score_checks
 from kit.instructor.grade.splice import map_traceback, splice, syntax_message
 from kit.instructor.sandbox.box import Aborted, GraderFailure, Sandbox
 from kit.instructor.sandbox.commands import KitView
@@ -130,7 +130,8 @@ def _lay_out(setup, extraction, upload, work):
         messages += spliced[rel].messages
         problem = syntax_message(rel, spliced[rel])
         if problem:
-            messages.append(problem)
+            messages.append(f"{problem}. Python cannot read this file, so no check that uses it could run: "
+                            f"fix that line (`python -m kit check` shows it) and hand in again.")
         target = work / "view" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(spliced[rel].text, encoding="utf-8")
@@ -197,6 +198,7 @@ def _grade(setup, job, work, abort, start):
     # 2. splice
     view, spliced, lines = _lay_out(setup, extraction, upload, work)
     messages += lines
+    unreadable = " and ".join(rel for rel, one in sorted(spliced.items()) if syntax_message(rel, one))
 
     def explain(text):
         return map_traceback(text, spliced)
@@ -232,14 +234,21 @@ def _grade(setup, job, work, abort, start):
     checks = []
     for nb in setup.notebooks:
         records, expected = run.records.get(nb.name, {}), setup.expected.get(nb.name, {})
-        for check in nb.checks:
-            checks.append(score_check(check, records.get(check.index), expected.get(check.index), explain))
+        scored = score_checks(nb.checks, records, expected, explain)
+        for check, result in zip(nb.checks, scored):
+            if unreadable and records.get(check.index) is not None and records[check.index].status != "ok":
+                result.lines = [f"not run: {unreadable} has a syntax error (see above)"]
+        checks += scored
     messages += _budget_lines(setup, run)
-    messages += _setup_problems(setup, run, explain)
+    if not unreadable:   # with a syntax error, every failed import is that error: said once above
+        messages += _setup_problems(setup, run, explain)
     manual_rows = []
     for rel, released in setup.released_nbs.items():
         if rel in extraction.files:
             manual_rows += manual.answers(job.student, rel, upload / rel, released, setup.instructor_nbs.get(rel))
+            problem = manual.notebook_problem(rel, upload / rel)
+            if problem:
+                messages.append(problem)
     timing["score"] = time.monotonic() - scoring
     # 5. the notebooks, with --data
     began = time.monotonic()

@@ -1,0 +1,1 @@
+"""The grading week, after `kit grade`: inline questions marked by hand (marks.py)."""
