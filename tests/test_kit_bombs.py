@@ -150,10 +150,11 @@ def test_each_bomb_costs_at_most_its_budgets_and_the_neighbour_keeps_every_point
         results = results_of(out, kind)
         timing = results["extra_data"]["timing"]
         assert (timing["budget_cpu"], timing["budget_wall"]) == (LIMITS.timeout, LIMITS.wall_timeout)
-        # A check stops when it goes over what is left (read every 0.5 s at most); a sandbox start
-        # is charged once it is done: that is all it can go over by.
+        # A check stops when it goes over what is left (its wall time less its wait for a CPU is read
+        # every 0.5 s); a sandbox start and the kill of a sandbox are charged once done: that is all
+        # the budgets can be gone over by (the kill: a few tenths of a second, 3 s allowed under load).
         assert timing["checks_cpu"] <= LIMITS.timeout + 1.5, (kind, timing)
-        assert timing["checks_wall"] <= LIMITS.wall_timeout + 1.5 + timing["sandbox_start_max"], (kind, timing)
+        assert timing["checks_wall"] <= LIMITS.wall_timeout + 0.5 + timing["sandbox_start_max"] + 3, (kind, timing)
         lost = lines_of(results)
         assert float(rows[kind]["score"]) < float(rows[kind]["max_score"])
         if kind != "memory":
