@@ -77,7 +77,7 @@ def main(argv=None):
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
     p.add_argument("--memory-per-process", action="store_true",
                    help="where a sandbox's memory cannot be bounded as a whole (no cgroups, no bubblewrap, not "
-                        "root), grade with each process's bounded alone")
+                        "root), grade with each process's memory bounded alone")
     p.add_argument("--tmp-mb", type=int, default=256,
                    help="size of a sandbox's /tmp and /dev/shm, and the largest file it may write, in MiB "
                         "(default 256)")
