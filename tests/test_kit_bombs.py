@@ -103,8 +103,10 @@ def test_code_that_ends_the_grader_loses_only_its_checks_and_is_graded(tmp_path,
     assert 0 < float(rows["killer"]["score"]) < float(rows["killer"]["max_score"])
     assert run.exit_code == 0
     results = results_of(out, "killer")
-    ended = [name for name, text in lines_of(results).items() if "ended the grading process" in text]
+    ended = [name for name, text in lines_of(results).items()
+             if "\nstopped: your code ended the grading process" in text]
     assert ended and "Your code ended the grading process before" in results["output"]
+    assert all(t["score"] == 0 for t in results["tests"] if t["name"] in ended)
     assert 1 <= results["extra_data"]["timing"]["experiments"] <= 3   # the cost of the experiments is bounded
     report(out, ["killer", "neighbour"])
 

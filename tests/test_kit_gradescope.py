@@ -652,7 +652,7 @@ def test_code_that_ends_the_grading_process_gets_results_not_an_autograder_failu
     assert proc.returncode == 0, proc.stdout
     validate(results)
     assert 0 < results["score"] < MAX_SCORE
-    ended = [t["name"] for t in results["tests"] if "ended the grading process" in t["output"]]
+    ended = [t["name"] for t in results["tests"] if "\nstopped: your code ended the grading process" in t["output"]]
     assert ended and all(by_name(results)[name]["score"] == 0 for name in ended)
     assert "Your code ended the grading process before" in results["output"]
 

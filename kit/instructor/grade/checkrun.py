@@ -36,8 +36,9 @@ from kit.instructor.sandbox.box import CellOutcome, GraderFailure
 from kit.instructor.sandbox.isolation import HARD_WALL_FACTOR
 
 MAX_EXPERIMENTS = 3   # reference runs per submission; after as many verdicts against it, no more are run
-ENDED = ("your code ended the grading process before this check could start (the instructor's code passes "
-         "it in the same sandbox)")
+ENDED = "your code ended the grading process before this check could start ({why}): {failure}"
+PASSES = "the instructor's code passes it in the same sandbox"
+NOT_AGAIN = f"the instructor's code passed {MAX_EXPERIMENTS} checks that your code ended before, so it was not run again"
 
 
 @dataclass
@@ -188,8 +189,7 @@ class _Session:
             raise failure
         if len(self.run.experiments) >= MAX_EXPERIMENTS:
             self.run.ended.append(name)
-            return CellOutcome("dead", error=f"{ENDED}: the sandbox ended ({failure}); the reference passed "
-                               f"{MAX_EXPERIMENTS} checks that ended it before, so it was not run again")
+            return CellOutcome("dead", error=ENDED.format(why=NOT_AGAIN, failure=failure))
         began = time.monotonic()
         box = self.make_reference()
         try:
@@ -212,7 +212,7 @@ class _Session:
                                 f"too ({bad[0].status}: {bad[0].error})")
         self.run.experiments.append((name, round(spent, 2)))
         self.run.ended.append(name)
-        return CellOutcome("dead", error=f"{ENDED}: {failure}")
+        return CellOutcome("dead", error=ENDED.format(why=PASSES, failure=failure))
 
     def close(self, charge=False):
         """Kill the sandbox; with `charge`, the time it takes (a fork bomb's) counts in the wall budget."""
