@@ -11,8 +11,8 @@ or, for a notebook, a trusted pytest process running nbval
 command (kernel_command) in front of it.
 
 Both get a cgroup per sandbox where one can be made (pids, memory, one CPU,
-CPU accounting), or else a memory watch (the grader sums the resident memory
-of the sandbox's processes and kills it above its bound), rlimits, and one
+CPU accounting), or else a memory watch (the grader sums the memory of the
+sandbox's processes and kills it above its bound), rlimits, and one
 time limit (TimeLimit): CPU seconds, so that a loaded machine does not turn a
 correct cell into a timeout, with a backstop for code that neither runs nor
 waits for a CPU, within what is left of the submission's budgets; the whole
@@ -330,7 +330,7 @@ class Sandbox:
             threading.Thread(target=self._watch_memory, args=(self.proc, trusted_root), daemon=True).start()
 
     def _watch_memory(self, proc, trusted_root=False):
-        """Kill the sandbox once its processes' resident memory, summed, goes over memory_mb."""
+        """Kill the sandbox once its processes' memory, summed, goes over memory_mb (procfs.resident, .proportional)."""
         bound = self.limits.memory_mb * 2**20
         uid = self.lease.uid if self.lease is not None and self.isolation.mode != "bwrap" else None
         while proc.poll() is None and not self._closing.is_set():
@@ -344,11 +344,8 @@ class Sandbox:
             if total > bound:
                 self.memory_exceeded = True
                 self.kill()
-                for pid in found:   # processes that left its session (a root grader's sandbox uid)
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                if uid is not None:   # processes that left its session: its uid is its own
+                    uids.kill_uid(uid)
                 return
             self._closing.wait(WATCH_INTERVAL)
 
