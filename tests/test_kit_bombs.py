@@ -318,3 +318,26 @@ def test_a_grader_that_is_not_root_without_bubblewrap_is_refused_unless_per_proc
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--memory-per-process" in proc.stderr and "cannot be bounded as a whole" in proc.stderr
     assert not (out / "pat").exists()
+
+
+@needs_root
+def test_without_cgroups_or_bubblewrap_a_root_graders_sandbox_uid_bounds_memory_as_a_whole(tmp_path, monkeypatch):
+    """--isolation rlimits as root: no pid namespace, but the sandbox's processes are those of its own uid."""
+    mirrors = Path(tempfile.mkdtemp(prefix="kit-bombs-mirrors-"))
+    mirrors.chmod(0o755)
+    monkeypatch.setenv(reach.MIRRORS_ENV, str(mirrors))
+    monkeypatch.setattr(run_mod.cgroups_mod, "detect", lambda: None)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write_subs(subs, ["memory"])
+    try:
+        grade(subs, out, jobs=2, limits=LIMITS, isolation="rlimits", log=lambda *a: None)
+    finally:
+        shutil.rmtree(mirrors, ignore_errors=True)
+    rows = read_rows(out)
+    assert_full_marks(rows["neighbour"])
+    assert rows["memory"]["status"] == "graded"
+    assert "memory bounded as a whole by the grader" in rows["memory"]["isolation"]
+    results = results_of(out, "memory")
+    assert any(f"more than the {LIMITS.memory_mb} MB of memory" in text for text in lines_of(results).values())
+    assert LIMITS.memory_mb < results["extra_data"]["timing"]["memory_peak_mb"] < 2 * LIMITS.memory_mb
+    report(out, ["memory"])

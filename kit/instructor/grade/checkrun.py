@@ -33,7 +33,7 @@ from pathlib import Path
 
 from kit.student.notebooks import checks, is_code, is_setup, plain_cells, run_order
 from kit.instructor.sandbox.box import CellOutcome, GraderFailure
-from kit.instructor.sandbox.isolation import HARD_WALL_FACTOR
+from kit.instructor.sandbox.isolation import WALL_EXTRA
 
 MAX_EXPERIMENTS = 3   # reference runs per submission; after as many verdicts against it, no more are run
 ENDED = "your code ended the grading process before this check could start ({why}): {failure}"
@@ -90,7 +90,7 @@ class Budget:
     def __init__(self, limits):
         self.limits = limits
         self.cpu_left, self.busy_left = float(limits.timeout), float(limits.wall_timeout)
-        self.deadline = time.monotonic() + HARD_WALL_FACTOR * limits.wall_timeout
+        self.deadline = time.monotonic() + limits.wall_timeout + WALL_EXTRA
 
     def charge(self, cpu, busy):
         self.cpu_left -= cpu

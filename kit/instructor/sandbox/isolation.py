@@ -44,7 +44,7 @@ class Limits:
       take together, sandbox starts and restarts included, less the time its
       processes waited for a CPU (its wall budget; a loaded machine does not
       use it up). Whatever the load, the code checks stop at
-      HARD_WALL_FACTOR x wall_timeout of plain wall time.
+      wall_timeout + WALL_EXTRA seconds of plain wall time.
     - memory_mb: memory of a sandbox as a whole (memory cgroup: processes,
       /tmp and page cache; without cgroups, the resident memory of its
       processes summed by the grader), and the address space of each process.
@@ -66,7 +66,7 @@ class Limits:
         return 2 * cpu + 5
 
 
-HARD_WALL_FACTOR = 3   # the code checks of a submission stop at this many times wall_timeout, whatever the load
+WALL_EXTRA = 30   # the code checks of a submission stop at wall_timeout + this many seconds, whatever the load
 MEMORY_BOUNDS = {
     "cgroup": "memory bounded as a whole (memory cgroup)",
     "watch": "memory bounded as a whole by the grader (the memory of the sandbox's processes, summed "
