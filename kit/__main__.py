@@ -68,9 +68,16 @@ def main(argv=None):
                    help="grade again only the submissions whose status is error")
     p.add_argument("--cell-timeout", type=float, default=20,
                    help="CPU seconds per check cell (default 20)")
-    p.add_argument("--timeout", type=float, default=180,
-                   help="CPU seconds for all the checks of one submission (default 180)")
+    p.add_argument("--timeout", type=float, default=90,
+                   help="CPU seconds for all the code checks of one submission, sandbox restarts included "
+                        "(default 90)")
+    p.add_argument("--wall-timeout", type=float, default=90,
+                   help="seconds of wall time for all the code checks of one submission, sandbox starts and "
+                        "restarts included, less the time spent waiting for a CPU (default 90)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
+    p.add_argument("--memory-per-process", action="store_true",
+                   help="where a sandbox's memory cannot be bounded as a whole (no cgroups, no bubblewrap, not "
+                        "root), grade with each process's memory bounded alone")
     p.add_argument("--tmp-mb", type=int, default=256,
                    help="size of a sandbox's /tmp and /dev/shm, and the largest file it may write, in MiB "
                         "(default 256)")
@@ -133,7 +140,10 @@ def main(argv=None):
     p.add_argument("--visibility", choices=("visible", "hidden", "after_due_date", "after_published"),
                    default="visible", help="Gradescope's visibility of the whole result (default visible)")
     p.add_argument("--cell-timeout", type=float, default=20, help="CPU seconds per check cell (default 20)")
-    p.add_argument("--timeout", type=float, default=180, help="CPU seconds per submission (default 180)")
+    p.add_argument("--timeout", type=float, default=90,
+                   help="CPU seconds for the code checks of a submission (default 90)")
+    p.add_argument("--wall-timeout", type=float, default=90,
+                   help="seconds of wall time for the code checks of a submission (default 90)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory of one sandbox, in MiB (default 2048)")
     p.add_argument("--data-url", default=None,
                    help="CIFAR-10 archive setup.sh downloads, to grade the notebooks (default: the official one)")

@@ -643,6 +643,21 @@ def test_a_submission_that_could_not_be_graded_writes_no_results(tmp_path, bundl
 
 
 @needs_bwrap
+def test_code_that_ends_the_grading_process_gets_results_not_an_autograder_failure(tmp_path, bundle):
+    """The executor killed just before it takes the next check: the reference passes there, so it is graded."""
+    root = gradescope_root(tmp_path, bundle)
+    upload_files(root, fx.in_region(fx.reference_files(), fx.LAYERS, "affine_forward",
+                                    "import json, os\njson.loads = lambda *a, **k: os.kill(os.getpid(), 9)"))
+    proc, results, _ = run_autograder(root)
+    assert proc.returncode == 0, proc.stdout
+    validate(results)
+    assert 0 < results["score"] < MAX_SCORE
+    ended = [t["name"] for t in results["tests"] if "\nstopped: your code ended the grading process" in t["output"]]
+    assert ended and all(by_name(results)[name]["score"] == 0 for name in ended)
+    assert "Your code ended the grading process before" in results["output"]
+
+
+@needs_bwrap
 @as_root
 def test_the_bundle_is_root_only_once_run_autograder_has_run(tmp_path, bundle):
     root = gradescope_root(tmp_path, bundle)

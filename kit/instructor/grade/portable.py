@@ -125,7 +125,8 @@ def unpack(packed, root, data_dir=None, log=print):
     setup = packed.setup
     found = cgroups_mod.detect()
     cgroups_mod.sweep_stale(found)
-    isolation = preflight(release_dir, choose_isolation(setup.isolation.mode, cgroups=found), setup.limits,
+    isolation = preflight(release_dir, choose_isolation(setup.isolation.mode, cgroups=found,
+                                                       per_process_memory=setup.limits.memory_per_process), setup.limits,
                           root, sandboxed_dir, log)
     return dataclasses.replace(setup, release_dir=str(release_dir), work_root=str(root), isolation=isolation,
                                sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None,

@@ -63,6 +63,7 @@ class Setup:
     sandboxed_dir: str = None
     graded_notebooks: list = field(default_factory=list)  # [nbgrade.GradedNotebook], with --data
     data_dir: str = None
+    reference_files: dict = field(default_factory=dict)   # rel -> text of the instructor's student .py files
 
     @property
     def max_score(self):
@@ -73,7 +74,8 @@ class Setup:
 def reference_run(source, notebooks, limits, work_root, what="the reference solution"):
     """Run the check notebooks on the instructor's code (trusted); returns {notebook: {index: CellOutcome}}."""
     scratch_limits = Limits(cell_timeout=max(limits.cell_timeout, 60), timeout=max(limits.timeout, 600),
-                            memory_mb=limits.memory_mb, pids=limits.pids, tmp_mb=limits.tmp_mb)
+                            wall_timeout=max(limits.wall_timeout, 600), memory_mb=limits.memory_mb,
+                            pids=limits.pids, tmp_mb=limits.tmp_mb)
     try:
         run = run_checks(lambda: Sandbox(KitView(Path(source)), Isolation("none"), scratch_limits,
                                          scratch_root=work_root),
@@ -290,4 +292,6 @@ def prepare(source, checks_dir, work_root, limits, isolation, retries, sandboxed
         instructor_nbs={rel: nbformat.read(source / rel, as_version=4) for rel in nbs
                         if (source / rel).is_file()},
         retries=retries, sandboxed_dir=str(sandboxed_dir) if sandboxed_dir else None,
-        graded_notebooks=graded_notebooks, data_dir=str(Path(data).resolve()) if data else None)
+        graded_notebooks=graded_notebooks, data_dir=str(Path(data).resolve()) if data else None,
+        reference_files={rel: (source / rel).read_text(encoding="utf-8") for rel in student_files(release_dir)
+                         if rel.endswith(".py")})

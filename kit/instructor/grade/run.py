@@ -195,7 +195,7 @@ def grade(submissions, out, source=None, checks_dir=None, jobs=1, scheduler=None
     found = cgroups_mod.detect()
     cgroups_mod.sweep_stale(found)
     sweep_stale_runs()
-    iso = choose_isolation(isolation, bwrap=bwrap, cgroups=found)
+    iso = choose_isolation(isolation, bwrap=bwrap, cgroups=found, per_process_memory=limits.memory_per_process)
     if iso.mode == "rlimits":
         log("WARNING: --isolation rlimits: student code runs without a file-system sandbox and can read "
             "every file " + ("other users can read" if iso.drop_uid else "this account can read")
@@ -333,8 +333,8 @@ def _run_dask(setup, jobs, scheduler, record, interrupts, log, data_url=None, da
 
 
 def main(args):
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
-                    tmp_mb=args.tmp_mb)
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, wall_timeout=args.wall_timeout,
+                    memory_mb=args.memory_mb, tmp_mb=args.tmp_mb, memory_per_process=args.memory_per_process)
     try:
         run = grade(args.submissions, args.out, source=args.source, checks_dir=args.checks, jobs=args.jobs,
                     scheduler=args.scheduler, force=args.force, retry_errors=args.retry_errors,

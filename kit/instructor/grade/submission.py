@@ -12,7 +12,9 @@ then write the results (kit.instructor.grade.report).
 
 Never a silent zero: a failure of the grader (a sandbox that does not start,
 one that dies before its first cell) is retried, then recorded as status
-`error` with its reason.
+`error` with its reason. Nor an endless error: a sandbox that dies after the
+student's code ran in it is the student's doing when the reference code passes
+the same cells in the same conditions (kit.instructor.grade.checkrun).
 """
 import os
 import shutil
@@ -138,6 +140,39 @@ def _lay_out(setup, extraction, upload, work):
     return view, spliced, messages
 
 
+def _reference_view(setup, view, work):
+    """The view of the same release (and data) with the instructor's own versions of the student's files."""
+    reference = KitView(view.release, data=dict(view.data))
+    for rel, text in setup.reference_files.items():
+        target = work / "reference" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o644)
+        reference.overlays[rel] = target
+    return reference
+
+
+def _budget_lines(setup, run):
+    """What the feedback says of the checks the budgets or the student's code cut short (hidden ones counted)."""
+    hidden = {c.name for nb in setup.notebooks for c in nb.checks if c.hidden}
+
+    def named(names):
+        shown = [f"`{n}`" for n in names if n not in hidden]
+        more = sum(1 for n in names if n in hidden)
+        return ", ".join(shown + ([f"{more} hidden"] if more else []))
+    lines = []
+    ended = run.ended
+    if ended:
+        lines.append(f"Your code ended the grading process before {len(ended)} check(s) could start "
+                     f"({named(ended)}): run in the same sandbox, the instructor's code passes them, so they "
+                     f"score 0.")
+    if run.out_of_time:
+        lines.append(f"Not run: {len(run.not_run)} check(s) ({named(run.not_run)}), because {run.out_of_time} "
+                     f"(--timeout {setup.limits.timeout:g} CPU seconds and --wall-timeout "
+                     f"{setup.limits.wall_timeout:g} s for all the code checks of a submission).")
+    return lines
+
+
 def _grade(setup, job, work, abort, start):
     timing, notebooks, executed = {}, {}, {}
 
@@ -168,20 +203,32 @@ def _grade(setup, job, work, abort, start):
     def explain(text):
         return map_traceback(text, spliced)
 
-    def make_sandbox():
-        return Sandbox(view, setup.isolation, setup.limits, abort=abort, scratch_root=work,
-                       **({"sandboxed_dir": setup.sandboxed_dir} if setup.sandboxed_dir else {}))
+    boxes = []
+
+    def make_sandbox(kit_view=view):
+        box = Sandbox(kit_view, setup.isolation, setup.limits, abort=abort, scratch_root=work,
+                      **({"sandboxed_dir": setup.sandboxed_dir} if setup.sandboxed_dir else {}))
+        boxes.append(box)
+        return box
+
+    reference_view = _reference_view(setup, view, work) if setup.reference_files else None
+    make_reference = (lambda: make_sandbox(reference_view)) if reference_view else None
 
     timing["prepare"] = time.monotonic() - start
     # 3. run the check notebooks
     failures, began = [], time.monotonic()
-    run = _retrying(setup, abort, failures, lambda attempt: run_checks(make_sandbox, setup.notebooks, setup.limits))
+    run = _retrying(setup, abort, failures, lambda attempt: run_checks(make_sandbox, setup.notebooks, setup.limits,
+                                                                       make_reference))
     if run is None:
         return outcome("error", _fresh_checks(setup, "not graded"), messages,
                        reason=f"{failures[-1]} ({len(failures)} attempts).")
     timing.update(run=time.monotonic() - began, sandbox_start=sum(run.starts), sandboxes=len(run.starts),
                   cells_wall=sum(r.wall for recs in run.records.values() for r in recs.values()),
-                  cells_cpu=sum(r.cpu for recs in run.records.values() for r in recs.values()))
+                  cells_cpu=sum(r.cpu for recs in run.records.values() for r in recs.values()),
+                  budget_cpu=setup.limits.timeout, budget_wall=setup.limits.wall_timeout,
+                  checks_cpu=run.cpu, checks_wall=run.busy, checks_not_run=len(run.not_run),
+                  experiments=len(run.experiments), sandbox_start_max=max(run.starts, default=0.0),
+                  memory_peak_mb=max((b.memory_peak for b in boxes), default=0) / 2**20)
     # 4. score
     scoring = time.monotonic()
     checks = []
@@ -192,9 +239,7 @@ def _grade(setup, job, work, abort, start):
             if unreadable and records.get(check.index) is not None and records[check.index].status != "ok":
                 result.lines = [f"not run: {unreadable} has a syntax error (see above)"]
         checks += scored
-    if run.out_of_time:
-        messages.append(f"Your code used up the {setup.limits.timeout:g} s of CPU time a submission may use; "
-                        f"the checks after that were not run.")
+    messages += _budget_lines(setup, run)
     if not unreadable:   # with a syntax error, every failed import is that error: said once above
         messages += _setup_problems(setup, run, explain)
     manual_rows = []

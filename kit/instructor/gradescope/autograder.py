@@ -87,11 +87,12 @@ def load_config(source):
         raise CannotGrade(f"the bundle's {CONFIG} cannot be read ({err}); build it with "
                           f"`python -m kit gradescope OUT.zip`") from None
     defaults = Limits()
-    limits = {"cell_timeout": defaults.cell_timeout, "timeout": defaults.timeout, "memory_mb": defaults.memory_mb}
+    limits = {"cell_timeout": defaults.cell_timeout, "timeout": defaults.timeout,
+              "wall_timeout": defaults.wall_timeout, "memory_mb": defaults.memory_mb}
     try:
         limits.update(settings.get("limits") or {})
         settings["limits"] = Limits(cell_timeout=float(limits["cell_timeout"]), timeout=float(limits["timeout"]),
-                                    memory_mb=int(limits["memory_mb"]))
+                                    wall_timeout=float(limits["wall_timeout"]), memory_mb=int(limits["memory_mb"]))
     except (TypeError, ValueError) as err:
         raise CannotGrade(f"the bundle's {CONFIG} has unreadable limits {limits!r} ({err})") from None
     settings.setdefault("isolation", "auto")

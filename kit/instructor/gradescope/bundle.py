@@ -94,7 +94,7 @@ def config(source, isolation="auto", limits=None, venv=VENV, visibility="visible
     limits = limits or Limits()
     return {"isolation": isolation, "bwrap": bwrap, "venv": venv, "python": f"{venv}/bin/python",
             "limits": {"cell_timeout": limits.cell_timeout, "timeout": limits.timeout,
-                       "memory_mb": limits.memory_mb},
+                       "wall_timeout": limits.wall_timeout, "memory_mb": limits.memory_mb},
             "visibility": visibility, "source_commit": source_commit(source),
             "data_url": data_url, "data_md5": data_md5 if data_url else None,
             "data_dir": data_dir if data_url else None, "nb_timeout": nb_timeout}
@@ -188,7 +188,8 @@ def build(out, source=None, isolation="auto", limits=None, wheels=None, venv=VEN
 
 
 def main(args):
-    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, wall_timeout=args.wall_timeout,
+                    memory_mb=args.memory_mb)
     args.data_url = args.data_url or OFFICIAL_URL
     args.data_md5 = args.data_md5 or (OFFICIAL_MD5 if args.data_url == OFFICIAL_URL else None)
     try:

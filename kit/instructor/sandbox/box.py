@@ -10,11 +10,13 @@ or, for a notebook, a trusted pytest process running nbval
 (kit.instructor.grade.nbval_plugin) whose kernel starts with the sandbox's
 command (kernel_command) in front of it.
 
-Both get a cgroup per sandbox where one can be made (pids, memory, CPU
-accounting), rlimits, and one time limit (TimeLimit): CPU seconds, so that a
-loaded machine does not turn a correct cell into a timeout, with a backstop
-for code that neither runs nor waits for a CPU; the whole tree is killed at
-the end.
+Both get a cgroup per sandbox where one can be made (pids, memory, one CPU,
+CPU accounting), or else a memory watch (the grader sums the memory of the
+sandbox's processes and kills it above its bound), rlimits, and one
+time limit (TimeLimit): CPU seconds, so that a loaded machine does not turn a
+correct cell into a timeout, with a backstop for code that neither runs nor
+waits for a CPU, within what is left of the submission's budgets; the whole
+tree is killed at the end.
 
 The executor's replies are the student's claims: they are read with bounded
 size, parsed defensively, and matched to the request by a per-cell token.
@@ -44,6 +46,9 @@ STARTUP_WALL = 90.0                # seconds for the sandbox to start and pass i
 PROBE = "import numpy\n"
 HARD_WALL_FACTOR = 20              # a cell stops at this many times its backstop, whatever the load
 IDLE_CHECK = 0.5                   # seconds between two reads of the run-queue delay
+KERNEL_CPU = 3600                  # a kernel's RLIMIT_CPU backstop when its notebook's limit is not given
+SANDBOX_CPUS = 1                   # CPUs a sandbox may use at once, where its cgroup can say so
+WATCH_INTERVAL = 0.05              # seconds between two sums of a sandbox's memory, without a memory cgroup
 
 
 class GraderFailure(Exception):
@@ -62,6 +67,9 @@ class CellOutcome:
     status: "ok", "error" (the cell raised), "timeout" (CPU or wall limit),
     "dead" (the sandbox died while the cell ran), "memory" (killed for going
     over the memory bound), "malformed" (a reply that cannot be read).
+    busy: its wall seconds less the time the sandbox waited for a CPU (what
+    it costs the submission's wall budget); stopped: "cpu", "idle" or
+    "budget" when a time limit stopped it.
     """
     status: str
     values: dict = None
@@ -69,6 +77,8 @@ class CellOutcome:
     error: str = None
     cpu: float = 0.0
     wall: float = 0.0
+    busy: float = 0.0
+    stopped: str = None
 
 
 class TimeLimit:
@@ -79,30 +89,49 @@ class TimeLimit:
     - backstop: seconds it may spend neither running nor waiting for a CPU (it
       sleeps, waits for input or is blocked); time spent waiting for a CPU on a
       loaded machine does not count;
-    - and never more than HARD_WALL_FACTOR x backstop of wall-clock time.
+    - and never more than HARD_WALL_FACTOR x backstop of wall-clock time;
+    - busy: seconds of wall time less the time spent waiting for a CPU (what is
+      left of the submission's wall budget), None for no bound; deadline: a
+      time.monotonic() at which it stops whatever the load, None for none.
     """
 
-    def __init__(self, sandbox, cpu, backstop):
+    def __init__(self, sandbox, cpu, backstop, busy=None, deadline=None):
         self.sandbox, self.cpu, self.backstop = sandbox, cpu, backstop
+        self.busy_limit, self.deadline = busy, deadline
         self.start_wall, self.start_cpu = time.monotonic(), sandbox.cpu_seconds()
         self.start_wait = sandbox.waiting_seconds()
-        self.used = self.waited = 0.0
+        self.used = self.waited = self.cpu_wait = 0.0
         self._next_idle_check = self.start_wall + IDLE_CHECK
 
+    def _read_wait(self):
+        """The sandbox's wait for a CPU since the start (the largest seen: a dead sandbox reads as none)."""
+        self.cpu_wait = max(self.cpu_wait, self.sandbox.waiting_seconds() - self.start_wait)
+        return self.cpu_wait
+
+    def busy(self):
+        """Wall seconds so far less the time spent waiting for a CPU (read now, while the sandbox lives)."""
+        self._read_wait()
+        return max(0.0, time.monotonic() - self.start_wall - self.cpu_wait)
+
     def exceeded(self):
-        """None while within the limit; "cpu" or "idle" once over it (used and waited say how far)."""
+        """None while within the limit; "cpu", "idle" or "budget" once over it (used and waited say how far)."""
         now = time.monotonic()
         self.used, self.waited = self.sandbox.cpu_seconds() - self.start_cpu, now - self.start_wall
-        idle = 0.0
-        if self.waited > self.backstop and now >= self._next_idle_check:
+        idle, busy = 0.0, 0.0
+        watch = self.backstop if self.busy_limit is None else min(self.backstop, self.busy_limit)
+        if self.waited > watch and now >= self._next_idle_check:
             self._next_idle_check = now + IDLE_CHECK
             self.waited = time.monotonic() - self.start_wall
             self.used = self.sandbox.cpu_seconds() - self.start_cpu
-            idle = self.waited - self.used - (self.sandbox.waiting_seconds() - self.start_wait)
+            busy = self.waited - self._read_wait()
+            idle = busy - self.used
         if self.used > self.cpu:
             return "cpu"
         if idle > self.backstop or self.waited > HARD_WALL_FACTOR * self.backstop:
             return "idle"
+        if (self.busy_limit is not None and busy > self.busy_limit) or \
+                (self.deadline is not None and now > self.deadline):
+            return "budget"
         return None
 
 
@@ -131,6 +160,9 @@ class Sandbox:
         self.stderr = bytearray()
         self._readers = []
         self._pending_bytes = [0]
+        self.memory_exceeded = False   # the memory watch killed it (no memory cgroup)
+        self.memory_peak = 0           # the highest sum the memory watch saw, in bytes
+        self._closing = threading.Event()
 
     # ------------------------------------------------------------------ commands
 
@@ -149,15 +181,16 @@ class Sandbox:
             return [uid, uid]
         return None
 
-    def _launch(self, home, chdir=None):
+    def _launch(self, home, chdir=None, cpu=None):
         return commands.launch_config(self.limits, self.isolation, home,
-                                      self._uid() if self.isolation.drop_uid else None, chdir)
+                                      self._uid() if self.isolation.drop_uid else None, chdir, cpu)
 
     def _in_cgroup(self, cmd):
         """`cmd` behind cgroup_exec.py, in a new cgroup of the sandbox (when cgroups can be made here)."""
         if self.isolation.mode == "none" or self.isolation.cgroups is None:
             return cmd
-        self.cgroup = self.isolation.cgroups.create(self.limits.pids, self.limits.memory_mb * 2**20)
+        self.cgroup = self.isolation.cgroups.create(self.limits.pids, self.limits.memory_mb * 2**20,
+                                                    cpus=SANDBOX_CPUS)
         return [sys.executable, "-I", "-S", str(CGROUP_EXEC), *self.cgroup.procs_files, "--", *cmd]
 
     def _executor_command(self):
@@ -178,9 +211,12 @@ class Sandbox:
         cmd = [sys.executable, "-I", "-B", str(self.sandboxed_dir / "executor.py"), str(self.view.release)]
         return cmd, str(self.view.release), commands.clean_env(str(self.scratch))
 
-    def kernel_command(self, connection_dir):
+    def kernel_command(self, connection_dir, cpu_limit=None):
         """
         The command that starts a Jupyter kernel in this sandbox (for nbval), without starting it.
+
+        cpu_limit: the notebook's CPU seconds (supervise()'s limit), for the kernel's RLIMIT_CPU
+        backstop; default KERNEL_CPU (the code checks' budget is no notebook's limit).
 
         Creates the sandbox's cgroup; the command joins it. The caller appends
         `-m ipykernel_launcher -f CONNECTION_FILE`; the connection file and the
@@ -191,15 +227,16 @@ class Sandbox:
         - (argv prefix, environment for the launcher or None, working directory
           of the notebook on the host or None).
         """
-        mode = self.isolation.mode
+        mode, cpu = self.isolation.mode, max(self.limits.timeout, cpu_limit or KERNEL_CPU)
         if mode == "bwrap":
             cmd = commands.bwrap_prefix(self.isolation, self.limits, self.view, self.sandboxed_dir,
-                                        self._launch("/tmp"), writable=[connection_dir], chdir="/kit/notebooks")
+                                        self._launch("/tmp", cpu=cpu), writable=[connection_dir],
+                                        chdir="/kit/notebooks")
             env = cwd = None
         elif mode in ("rlimits", "container"):
             self.scratch, kit, home = commands.kit_copy(self.view, self.scratch_root, self.sandboxed_dir)
             env, cwd = commands.clean_env(str(home)), str(kit / "notebooks")
-            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd))
+            cmd = commands.rlimits_prefix(self.scratch / "grader", self._launch(str(home), chdir=cwd, cpu=cpu))
             os.chmod(connection_dir, 0o777)
             # The kernel's uid must reach its connection folder, not list or read what lies beside it.
             os.chmod(Path(connection_dir).parent, 0o711)
@@ -229,6 +266,7 @@ class Sandbox:
                          threading.Thread(target=self._read_stderr, daemon=True)]
         for reader in self._readers:
             reader.start()
+        self._start_watch()
         outcome = self.run(PROBE, ns="__probe__", name="probe", cpu_limit=STARTUP_WALL,
                            wall_limit=STARTUP_WALL, probe=True)
         if outcome.status != "ok":
@@ -264,6 +302,7 @@ class Sandbox:
                     output.extend(chunk)
         self._readers = [threading.Thread(target=drain, daemon=True)]
         self._readers[0].start()
+        self._start_watch(trusted_root=True)
         limit, stopped = TimeLimit(self, cpu_limit, backstop), None
         while self.proc.poll() is None:
             if self.abort.wait(0.2):
@@ -277,6 +316,42 @@ class Sandbox:
         self._readers[0].join(timeout=10)
         self.cpu_used = max(limit.used, self.cpu_seconds() - limit.start_cpu)
         return stopped, bytes(output)
+
+    # ------------------------------------------------------------------ memory
+
+    def _start_watch(self, trusted_root=False):
+        """
+        Without a memory cgroup, watch the sandbox's memory as a whole (Isolation.memory "watch").
+
+        trusted_root: the process started is the grader's own (supervise(): the pytest process
+        that starts the kernel), not counted; its descendants are.
+        """
+        if self.cgroup is None and self.isolation.memory == "watch":
+            threading.Thread(target=self._watch_memory, args=(self.proc, trusted_root), daemon=True).start()
+
+    def _watch_memory(self, proc, trusted_root=False):
+        """Kill the sandbox once its processes' memory, summed, goes over memory_mb (procfs.resident, .proportional)."""
+        bound = self.limits.memory_mb * 2**20
+        uid = self.lease.uid if self.lease is not None and self.isolation.mode != "bwrap" else None
+        while proc.poll() is None and not self._closing.is_set():
+            found = procfs.resident(proc.pid, uid)
+            if trusted_root:
+                found.pop(proc.pid, None)
+            total = sum(found.values())
+            if total > bound:   # pages shared by forked processes count in each resident set: once here
+                total = procfs.proportional(found)
+            self.memory_peak = max(self.memory_peak, total)
+            if total > bound:
+                self.memory_exceeded = True
+                self.kill()
+                if uid is not None:   # processes that left its session: its uid is its own
+                    uids.kill_uid(uid)
+                return
+            self._closing.wait(WATCH_INTERVAL)
+
+    def out_of_memory(self):
+        """True when the sandbox was killed for going over its memory bound (the cgroup's or the watch's)."""
+        return self.memory_exceeded or (self.cgroup is not None and self.cgroup.oom_killed())
 
     # ------------------------------------------------------------------ I/O
 
@@ -338,9 +413,13 @@ class Sandbox:
 
     # ------------------------------------------------------------------ cells
 
-    def run(self, code, ns="", name="", cpu_limit=None, wall_limit=None, probe=False):
+    def run(self, code, ns="", name="", cpu_limit=None, wall_limit=None, probe=False, busy_limit=None,
+            deadline=None):
         """
         Run one cell and return its CellOutcome (never raises for the student's doing).
+
+        cpu_limit, wall_limit: its CPU limit and backstop (TimeLimit); busy_limit, deadline: what is
+        left of the submission's wall budget, and the time at which it stops whatever the load.
 
         Raises:
         - Aborted when the abort event is set while the cell runs.
@@ -351,7 +430,7 @@ class Sandbox:
         token = secrets.token_hex(16)
         prefix = b'{"token": "' + token.encode() + b'"'
         request = json.dumps({"token": token, "ns": ns, "code": code, "name": name}) + "\n"
-        limit = TimeLimit(self, cpu_limit, wall_limit)
+        limit = TimeLimit(self, cpu_limit, wall_limit, busy_limit, deadline)
         try:
             self.proc.stdin.write(request.encode())
             self.proc.stdin.flush()
@@ -381,15 +460,24 @@ class Sandbox:
             if self.abort.is_set():
                 self.kill()
                 raise Aborted()
+            if not probe and self.out_of_memory():   # over the bound as a whole: the sandbox ends, not one process
+                return self._ended("dead", limit, probe, started)
             stopped = limit.exceeded()
             if stopped:
+                busy = limit.busy()
                 self.kill()
                 if probe:
                     return CellOutcome("timeout", error=f"no answer after {limit.waited:.0f} s", wall=limit.waited)
-                why = (f"the cell used more than {cpu_limit:g} s of CPU (an infinite loop?)" if stopped == "cpu"
-                       else f"the cell did not finish: {wall_limit:g} s without running, while using "
-                            f"{limit.used:.1f} s of CPU (it sleeps, waits for input or is blocked)")
-                return CellOutcome("timeout", error=why, cpu=limit.used, wall=limit.waited)
+                if stopped == "cpu":
+                    why = f"the cell used more than {cpu_limit:g} s of CPU (an infinite loop?)"
+                elif stopped == "idle":
+                    why = (f"the cell did not finish: {wall_limit:g} s without running, while using "
+                           f"{limit.used:.1f} s of CPU (it sleeps, waits for input or is blocked)")
+                else:
+                    why = (f"the cell was stopped after {limit.waited:.0f} s: the code checks of a submission "
+                           f"share a budget of wall time, and it ran out")
+                return CellOutcome("timeout", error=why, cpu=limit.used, wall=limit.waited, busy=busy,
+                                   stopped=stopped)
 
     def _ended(self, status, limit, probe, started=False):
         """
@@ -398,13 +486,14 @@ class Sandbox:
         Raises:
         - GraderFailure when the executor ended before it acknowledged this cell (after the probe).
         """
+        limit.busy()   # the wait for a CPU, while what is left of the sandbox can still be read
         self.kill(wait=True)
         if probe:
             return CellOutcome("dead", error=self.stderr_text() or "the sandbox exited at once")
-        if not started:
+        memory = self.out_of_memory()
+        if not started and not memory:
             raise GraderFailure(f"the sandbox ended before it started a cell (exit status "
                                 f"{self.proc.returncode}): {self.stderr_text() or 'no message'}")
-        memory = self.cgroup is not None and self.cgroup.oom_killed()
         if memory:
             return self._outcome(CellOutcome("memory", error=f"the cell used more than the "
                                              f"{self.limits.memory_mb} MB of memory allowed, and was "
@@ -421,6 +510,8 @@ class Sandbox:
     def _outcome(self, outcome, limit):
         outcome.wall = time.monotonic() - limit.start_wall
         outcome.cpu = max(0.0, self.cpu_seconds() - limit.start_cpu) if self.proc else 0.0
+        outcome.busy = limit.busy() if self.proc and self.proc.poll() is None else \
+            max(0.0, outcome.wall - limit.cpu_wait)
         return outcome
 
     # ------------------------------------------------------------------ end
@@ -441,6 +532,7 @@ class Sandbox:
 
     def close(self):
         """Kill the sandbox and everything it started; remove its cgroup and scratch files."""
+        self._closing.set()
         self.kill()
         if self.proc is not None:
             _close(self.proc.stdin)

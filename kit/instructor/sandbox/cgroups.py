@@ -1,7 +1,8 @@
-"""Per-sandbox cgroups: a process count, a memory bound and CPU accounting for each sandbox.
+"""Per-sandbox cgroups: a process count, a memory bound, a CPU quota and CPU accounting for each sandbox.
 
-One cgroup per sandbox (cgroup v1: one directory in each of the pids, memory
-and cpuacct hierarchies; cgroup v2: one directory with those controllers),
+One cgroup per sandbox (cgroup v1: one directory in each of the pids, memory,
+cpuacct and, where it is mounted apart, cpu hierarchies; cgroup v2: one
+directory with those controllers),
 named `kit-grade-<grader pid>-<n>`, so that a later run can remove what a
 killed grader left behind (see sweep_stale). Creating cgroups needs root (or
 a delegated v2 subtree); without them the grader says so and relies on
@@ -16,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("pids", "memory", "cpuacct")
+V1_OPTIONAL = ("cpu",)   # the CPU quota; where cpu and cpuacct share a hierarchy, it is cpuacct's directory
+PERIOD_US = 100_000
 V2_PARENT = "kit-grade"
 PREFIX = "kit-grade-"
 _counter = itertools.count()
@@ -122,8 +125,8 @@ class Cgroups:
     def describe(self):
         return "pids, memory and cpu cgroups" if self.version else "no cgroups"
 
-    def create(self, pids_max, memory_bytes):
-        """A new cgroup limited to `pids_max` tasks and `memory_bytes` of memory (swap included)."""
+    def create(self, pids_max, memory_bytes, cpus=None):
+        """A new cgroup limited to `pids_max` tasks, `memory_bytes` of memory (swap included) and `cpus` CPUs."""
         with _lock:
             name = f"{PREFIX}{os.getpid()}-{next(_counter)}"
         dirs = {}
@@ -139,12 +142,19 @@ class Cgroups:
                 memsw = dirs["memory"] / "memory.memsw.limit_in_bytes"
                 if memsw.exists():
                     _write(memsw, str(memory_bytes))
+                quota = next((d / "cpu.cfs_quota_us" for d in (dirs.get("cpu"), dirs["cpuacct"])
+                              if d is not None and (d / "cpu.cfs_quota_us").exists()), None)
+                if cpus and quota is not None:
+                    _write(quota.parent / "cpu.cfs_period_us", str(PERIOD_US))
+                    _write(quota, str(int(cpus * PERIOD_US)))
             else:
                 d = dirs[""]
                 _write(d / "pids.max", str(pids_max))
                 _write(d / "memory.max", str(memory_bytes))
                 if (d / "memory.swap.max").exists():
                     _write(d / "memory.swap.max", "0")
+                if cpus and (d / "cpu.max").exists():
+                    _write(d / "cpu.max", f"{int(cpus * PERIOD_US)} {PERIOD_US}")
             return group
         except OSError:
             Cgroup(self.version, dirs).remove()
@@ -158,6 +168,10 @@ def _v1_parents():
         if not (base / "cgroup.procs").exists():
             return None
         parents[controller] = base
+    for controller in V1_OPTIONAL:
+        base = ROOT / controller
+        if (base / "cgroup.procs").exists() and base.resolve() not in {p.resolve() for p in parents.values()}:
+            parents[controller] = base
     return parents
 
 

@@ -97,10 +97,16 @@ def clean_env(home):
     return env
 
 
-def launch_config(limits, isolation, home, uid=None, chdir=None):
-    """The settings kit/sandboxed/launch.py applies before it starts the sandboxed process."""
+def launch_config(limits, isolation, home, uid=None, chdir=None, cpu=None):
+    """
+    The settings kit/sandboxed/launch.py applies before it starts the sandboxed process.
+
+    cpu: the CPU seconds the grader allows the sandbox (default: limits.timeout, the code checks'
+    budget); each process's RLIMIT_CPU, a backstop of the grader's own limit, is 10 s above it.
+    """
     config = {"home": home, "chdir": chdir, "rlimits": {
-        "AS": limits.memory_mb * 2**20, "CPU": int(limits.timeout) + 10, "NPROC": limits.pids * 2,
+        "AS": limits.memory_mb * 2**20, "CPU": int(limits.timeout if cpu is None else cpu) + 10,
+        "NPROC": limits.pids,
         "NOFILE": 512, "FSIZE": limits.tmp_mb * 2**20}}
     if uid is not None:
         config.update(uid=uid, gid=uid)

@@ -38,21 +38,42 @@ class Limits:
     - cell_timeout: CPU seconds one check cell may use; a cell that sleeps or
       blocks stops after 2 x cell_timeout + 5 s without running (time spent
       waiting for a CPU on a loaded machine does not count).
-    - timeout: CPU seconds all cells of a submission may use together.
+    - timeout: CPU seconds all the code checks of a submission may use
+      together, across sandbox restarts (its CPU budget).
+    - wall_timeout: seconds of wall time the code checks of a submission may
+      take together, sandbox starts and restarts included, less the time its
+      processes waited for a CPU (its wall budget; a loaded machine does not
+      use it up). Whatever the load, the code checks stop at
+      wall_timeout + WALL_EXTRA seconds of plain wall time.
     - memory_mb: memory of a sandbox as a whole (memory cgroup: processes,
-      /tmp and page cache), and the address space of each process.
+      /tmp and page cache; without cgroups, the resident memory of its
+      processes summed by the grader), and the address space of each process.
     - pids: tasks (processes and threads) of a sandbox (pids cgroup), and the
       process limit of its user (RLIMIT_NPROC).
     - tmp_mb: size of the sandbox's private /tmp.
+    - memory_per_process: accept a bound of each process's memory alone where
+      the sandbox's memory cannot be bounded as a whole (--memory-per-process).
     """
     cell_timeout: float = 20.0
-    timeout: float = 180.0
+    timeout: float = 90.0
+    wall_timeout: float = 90.0
     memory_mb: int = 2048
     pids: int = 128
     tmp_mb: int = 256
+    memory_per_process: bool = False
 
     def cell_wall(self, cpu):
         return 2 * cpu + 5
+
+
+WALL_EXTRA = 30   # the code checks of a submission stop at wall_timeout + this many seconds, whatever the load
+MEMORY_BOUNDS = {
+    "cgroup": "memory bounded as a whole (memory cgroup)",
+    "watch": "memory bounded as a whole by the grader (the memory of the sandbox's processes, summed "
+             "every 0.05 s, shared pages once; the sandbox is killed above --memory-mb)",
+    "process": "MEMORY BOUNDED PER PROCESS ONLY (asked for with --memory-per-process: many processes "
+               "together can use more than --memory-mb)",
+}
 
 
 @dataclass(frozen=True)
@@ -66,13 +87,15 @@ class Isolation:
     network: bool = None           # the preflight reached the network from a sandbox (None: not checked yet)
     python: str = None             # the interpreter sandboxed code runs without bubblewrap (None: the grader's)
     socket_filter: bool = False    # the network is cut by launch.py's seccomp filter, not a namespace
+    memory: str = None             # how a sandbox's memory is bounded: a key of MEMORY_BOUNDS (memory_bound)
 
     def describe(self):
         """One line for grades.csv and results.json's extra_data: what holds and what does not."""
         if self.mode == "none":
             return "none (the instructor's reference code)"
-        bounds = "pids, memory and CPU cgroups" if self.cgroups else "no cgroups (memory bounded per process only)"
-        bounds += "; rlimits as/cpu/nproc/nofile/fsize"
+        bounds = "pids, memory and CPU cgroups" if self.cgroups else "no cgroups"
+        memory = self.memory or ("cgroup" if self.cgroups else "process")
+        bounds += f"; {MEMORY_BOUNDS[memory]}; rlimits as/cpu/nproc/nofile/fsize"
         if self.mode == "bwrap":
             user = "an unprivileged host uid" if self.drop_uid else "uid 65534 in a user namespace"
             return (f"bwrap: no network, own pid/ipc/uts/cgroup namespaces, {user}, read-only view of "
@@ -119,7 +142,33 @@ def locate_bwrap(path=None):
     return None
 
 
-def choose_isolation(wanted="auto", bwrap=None, cgroups=None):
+def memory_bound(mode, cgroups, drop_uid, per_process=False):
+    """
+    How the memory of a sandbox is bounded as a whole here (a key of MEMORY_BOUNDS); fails closed.
+
+    - "cgroup": a memory cgroup per sandbox;
+    - "watch": without cgroups, where the grader can find every process of a sandbox (its pid
+      namespace, under bubblewrap, or its own host uid, for a root grader): the grader sums their
+      resident memory and kills the sandbox above memory_mb (kit.instructor.sandbox.box);
+    - "process": each process's address space alone (RLIMIT_AS), only when asked for by name.
+
+    Raises:
+    - IsolationUnavailable when neither bound of the whole can be had and per_process is not given.
+    """
+    if cgroups is not None:
+        return "cgroup"
+    if mode == "bwrap" or drop_uid:
+        return "watch"
+    if per_process:
+        return "process"
+    raise IsolationUnavailable(
+        f"isolation {mode} as a user that is not root, without cgroups: the memory of a sandbox cannot be "
+        f"bounded as a whole here (its processes can leave its process tree), only each process's; run the "
+        f"grader as root, use bubblewrap, or pass --memory-per-process to accept per-process bounds "
+        f"(many processes together could then use more than --memory-mb)")
+
+
+def choose_isolation(wanted="auto", bwrap=None, cgroups=None, per_process_memory=False):
     """
     The Isolation for `wanted` ("auto", "bwrap", "rlimits" or "container"); fails closed.
 
@@ -144,7 +193,8 @@ def choose_isolation(wanted="auto", bwrap=None, cgroups=None):
                 python = reach.sandbox_python()
             except reach.Unreachable as err:
                 raise IsolationUnavailable(f"isolation {wanted}: {err}") from None
-        return Isolation(wanted, None, cgroups, root, drop_uid=root, python=python)
+        return Isolation(wanted, None, cgroups, root, drop_uid=root, python=python,
+                         memory=memory_bound(wanted, cgroups, root, per_process_memory))
     if wanted not in ("auto", "bwrap"):
         raise IsolationUnavailable(f"unknown isolation {wanted!r}: use auto, bwrap or rlimits")
     exe = locate_bwrap(bwrap)
@@ -154,4 +204,4 @@ def choose_isolation(wanted="auto", bwrap=None, cgroups=None):
             f"bubblewrap (bwrap) is not installed {where}: install it (`sudo apt-get install bubblewrap`), "
             f"or pass --isolation rlimits to grade without a file-system and network sandbox "
             f"(student code could then read and change your files)")
-    return Isolation("bwrap", exe, cgroups, root, drop_uid=root)
+    return Isolation("bwrap", exe, cgroups, root, drop_uid=root, memory=memory_bound("bwrap", cgroups, root))

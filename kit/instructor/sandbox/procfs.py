@@ -1,4 +1,4 @@
-"""What /proc says about a process tree: its processes, their CPU time, their wait for a CPU.
+"""What /proc says about a process tree: its processes, their CPU time, memory and wait for a CPU.
 
 Used where a sandbox has no cgroup to count its processes (a grader that is not
 root), and for the run-queue delay of a sandbox's threads, which cgroups do not
@@ -7,6 +7,37 @@ give per process.
 import os
 
 _TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident(root_pid, uid=None):
+    """
+    {pid: resident bytes} of `root_pid` and its descendants, and of every process whose uid is `uid`.
+
+    The resident set of each process (/proc/PID/stat), shared pages counted in each: an upper
+    bound of the memory the processes hold together. `uid` finds the processes that left the
+    tree (a daemon reparented to init) when the sandbox has a host uid of its own.
+    """
+    table, memory = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            pid = int(entry)
+            table[pid] = (int(fields[1]), 0.0)
+            memory[pid] = int(fields[21]) * _PAGE
+            if uid is not None and os.stat(f"/proc/{entry}").st_uid == uid:
+                table[pid] = (-1, 0.0)   # a root of its own below
+        except (OSError, IndexError, ValueError):
+            continue
+    roots = [root_pid] + [pid for pid, (ppid, _) in table.items() if ppid == -1]
+    found = set()
+    for root in roots:
+        if root not in found:
+            found.update(_tree(root, table))
+    return {pid: memory[pid] for pid in found if pid in memory}
 
 
 def _processes():
@@ -23,6 +54,27 @@ def _processes():
         except (OSError, IndexError, ValueError):
             continue
     return table
+
+
+def proportional(memory):
+    """
+    Bytes that the processes of {pid: resident bytes} hold together: each one's proportional set
+    (/proc/PID/smaps_rollup: a page shared by n processes counts 1/n in each), or its resident
+    set where that cannot be read. Dearer than resident(): read only once the cheap sum is too high.
+    """
+    total = 0
+    for pid, rss in memory.items():
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+                else:
+                    total += rss
+        except (OSError, ValueError, IndexError):
+            total += rss
+    return total
 
 
 def _tree(root_pid, table):
