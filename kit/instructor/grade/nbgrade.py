@@ -400,7 +400,7 @@ def grade_notebook(gnb, submitted, make_sandbox, work, abort, limits, submitted_
     sandbox = make_sandbox()
     began = time.monotonic()
     try:
-        prefix, env_extra, cwd = sandbox.kernel_command(connection)
+        prefix, env_extra, cwd = sandbox.kernel_command(connection, cpu_limit=gnb.cpu_limit)
         config = work / "nbval_sandbox.json"
         config.write_text(json.dumps({"command": prefix, "connection_dir": str(connection),
                                       "results": str(results), "owner": sandbox.host_user()}),

@@ -33,10 +33,13 @@ SOURCE = Path(__file__).resolve().parents[3]
 FILES = Path(__file__).resolve().parent / "files"
 CONFIG = "gradescope.json"
 WHEELS = "wheels"
-# What grading needs, beyond the release manifest (SHIPPED): the instructor's tools (grade,
-# release, sandbox, reports, the check notebooks, the student-root files of the release)
-# and the executor that runs inside the sandbox. files/ goes to the bundle's root.
-BUNDLED = SHIPPED + ("kit/instructor/**/*.py", f"{CHECKS_DIR}/*.ipynb", f"{STUDENT_ROOT}/*", "kit/sandboxed/*.py")
+# What grading needs, beyond the release manifest (SHIPPED): the instructor's stages that grade
+# (release, grade, sandbox, this bundle's own code; not the grading week's gradebook/ and
+# similarity/, run on the instructor's machine), the check notebooks, the student-root files of
+# the release, and the executor that runs inside the sandbox. files/ goes to the bundle's root.
+GRADING_STAGES = ("release", "grade", "sandbox", "gradescope")
+BUNDLED = SHIPPED + ("kit/instructor/*.py",) + tuple(f"kit/instructor/{stage}/*.py" for stage in GRADING_STAGES) + (
+    f"{CHECKS_DIR}/*.ipynb", f"{STUDENT_ROOT}/*", "kit/sandboxed/*.py")
 ROOT_FILES = {"setup.sh": 0o755, "run_autograder": 0o755, "README.md": 0o644}
 VENV = "/opt/kit-venv"
 DATA_DIR = "/opt/kit-data"   # setup.sh puts cifar-10-batches-py here, readable by every user
