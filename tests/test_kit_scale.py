@@ -11,10 +11,15 @@ import sys
 import pytest
 
 import kit_fixtures as fx
+
 from kit.instructor.grade.run import grade
 from kit.instructor.sandbox.isolation import Limits, locate_bwrap
 
+sys.path.insert(0, str(fx.SOURCE / "bench"))
+from bench_bombs import bomb_files  # noqa: E402
+
 LIMITS = Limits(cell_timeout=5, timeout=120, memory_mb=1024)
+BOMB_KINDS = ("spinner", "fork", "sleeper", "memory", "killer")
 KINDS = ("correct", "relu_backward", "half_l2", "empty", "not_a_zip")
 needs_bwrap = pytest.mark.skipif(locate_bwrap() is None, reason="grading needs bubblewrap (apt-get install bubblewrap)")
 
@@ -74,17 +79,27 @@ def test_hundred_submissions_graded_to_the_end(tmp_path):
 
 @needs_bwrap
 @pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_sixty_distinct_correct_submissions_under_load_get_full_marks(tmp_path):
-    """Two jobs, with two CPU-bound processes running beside the grader: 60 of 60 full marks."""
+@pytest.mark.timeout(1200)
+def test_sixty_distinct_correct_submissions_under_load_beside_bombs_get_full_marks(tmp_path):
+    """
+    Two jobs, two CPU-bound processes beside the grader, and the bombs of bench/bench_bombs.py among
+    60 byte-distinct correct submissions: 60 of 60 full marks, and each bomb held to its budgets.
+
+    The budgets are a third of the defaults (30 CPU s, 30 s) so that the test stays short; the bombs'
+    cost at the defaults is measured by bench/bench_bombs.py.
+    """
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
     names = [f"s{i:02d}" for i in range(60)]
     for name in names:
         plant(subs, "correct", name, unique=name)
+    bombs = {f"s{12 * i + 5:02d}-{kind}": kind for i, kind in enumerate(BOMB_KINDS)}   # sorted among them
+    for name, kind in bombs.items():
+        fx.write_zip(subs / f"{name}.zip", bomb_files(kind))
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    limits = Limits(timeout=30, wall_timeout=30)
     try:
-        run = grade(subs, out, jobs=2, limits=Limits(), dedupe=False, log=lambda *a: None)
+        run = grade(subs, out, jobs=2, limits=limits, dedupe=False, log=lambda *a: None)
     finally:
         for hog in hogs:
             hog.kill()
@@ -93,6 +108,12 @@ def test_sixty_distinct_correct_submissions_under_load_get_full_marks(tmp_path):
             and float(grades[n]["score"]) == float(grades[n]["max_score"]) > 0]
     assert len(full) == 60, {n: (grades[n]["status"], grades[n]["score"], grades[n]["reason"])
                              for n in names if n not in full}
+    for name in bombs:
+        row = grades[name]
+        assert row["status"] == "graded" and float(row["score"]) < float(row["max_score"]), row
+        timing = json.loads((out / name / "results.json").read_text())["extra_data"]["timing"]
+        assert timing["checks_cpu"] <= limits.timeout + 1.5, (name, timing)   # as in test_kit_bombs.py
+        assert timing["checks_wall"] <= limits.wall_timeout + 0.5 + timing["sandbox_start_max"] + 3, (name, timing)
     assert run.exit_code == 0
 
 
