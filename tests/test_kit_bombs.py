@@ -255,11 +255,14 @@ def open_tmp():
 
 
 def as_nobody(python, args, open_tmp, timeout=600):
+    """`python -m kit ARGS` as the user nobody, from a copy of the instructor source that nobody can read
+    (this checkout may sit in a private home folder: nobody could not even enter it)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(open_tmp), "TMPDIR": str(open_tmp), "LANG": "C.UTF-8"}
     runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
     if runuser is None:
         pytest.skip("needs runuser (util-linux) to run the grader as another user")
-    return subprocess.run([runuser, "-u", "nobody", "--", python, "-m", "kit", *args], cwd=SOURCE, env=env,
+    source = Path(python).parents[2] / "source"
+    return subprocess.run([runuser, "-u", "nobody", "--", python, "-m", "kit", *args], cwd=source, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -268,6 +271,7 @@ def nobody_python():
     """
     A virtualenv the user nobody can run, with this one's packages in it (hard links), as a grader
     that is not root has: under bubblewrap, the sandbox sees the grader's interpreter and its prefix.
+    Beside it, `source/`: a copy of the instructor source that nobody can read (see as_nobody).
     """
     if os.geteuid() != 0:
         pytest.skip("needs root (to run the grader as another user)")
@@ -281,6 +285,11 @@ def nobody_python():
         subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
         for lib in sorted(Path(sys.prefix, "lib").glob("python3*/site-packages")):
             reach.link_tree(lib, venv / "lib" / lib.parent.name / "site-packages")
+        shutil.copytree(SOURCE, folder / "source", symlinks=True, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "datasets", "build", "submissions", "grades", "__pycache__", ".pytest_cache"))
+        for path in [folder / "source", *(folder / "source").rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(0o755 if path.is_dir() else 0o644)
         yield str(venv / "bin" / "python")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

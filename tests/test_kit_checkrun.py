@@ -86,7 +86,8 @@ def test_the_time_limit_of_a_submission_stops_the_checks_left(kit, tmp_path):
     assert records[2].status == "timeout"   # it had what was left of the 2.5 s (about 1 s), not its 5 s
     limit = float(re.search(r"used more than ([\d.]+) s of CPU", records[2].error).group(1))
     assert limit < 1.5 and records[2].cpu < 1.5, records[2]
-    assert 3 not in records and result.out_of_time
+    assert records[3].status == "not run" and "CPU time" in records[3].error and "used up" in result.out_of_time
+    assert result.not_run == ["three"]
 
 
 def test_a_setup_cell_that_passed_and_then_fails_is_the_graders_failure(kit, tmp_path):

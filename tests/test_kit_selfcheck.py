@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kit.student import more_checks
 from kit_fixtures import complete_kit
 
 SOURCE = Path(__file__).resolve().parents[1]
@@ -202,7 +203,7 @@ def test_the_kit_ships_the_reference_outputs_the_check_compares_with(released_ki
         assert [c.source for c in kept.cells] == [c.source for c in shipped.cells]
         assert [c.get("outputs") for c in kept.cells] == [c.get("outputs") for c in shipped.cells]
     expected = json.loads((reference / "more_checks.json").read_text())
-    assert set(expected) == {"two_layer_net", "layers", "fc_net", "optim"}
+    assert set(expected) == {"two_layer_net", "layers", "fc_net", "optim", more_checks.AT_KINK}
 
 
 # ---------------------------------------------------------------------------- the first ten minutes
