@@ -1,5 +1,4 @@
 """The class report's table of students and each student's page, opened offline in headless Chromium."""
-import csv
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -11,6 +10,7 @@ from kit.instructor.grade.run import grade
 from kit.instructor.gradebook.marks import merge, write_sheet
 from kit.instructor.gradebook.roster import Policy, write_roster
 from kit.instructor.sandbox.isolation import Limits, locate_bwrap
+from test_gradebook_marks import fill
 
 pytestmark = pytest.mark.skipif(locate_bwrap() is None, reason="grading needs bubblewrap (apt-get install bubblewrap)")
 LINKS = "() => [...document.querySelectorAll('a')].map(a => a.href)"
@@ -32,14 +32,7 @@ def week(tmp_path):
     write_roster(grades, tmp_path / "students.csv", subs, Policy.parse("2026-10-21T23:59", late_penalty="10%/day"),
                  tmp_path / "times.csv", log=lambda *a: None)
     sheet = write_sheet(grades, fx.SOURCE, log=lambda *a: None)
-    rows = list(csv.DictReader(open(sheet, newline="")))
-    for row in rows:
-        if (row["student"], row["question"]) == ("bob_u2", "two_layer_net Q1"):
-            row["points"], row["comment"] = "0.5", "see the lecture on <b>ReLU</b>"
-    with open(sheet, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    fill(sheet, {("bob_u2", "two_layer_net Q1"): ("0.5", "see the lecture on <b>ReLU</b>")})
     merge(grades, log=lambda *a: None)
     return grades
 

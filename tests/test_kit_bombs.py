@@ -38,7 +38,7 @@ from kit.instructor.sandbox.box import SANDBOXED
 from test_kit_failures import read_rows
 
 sys.path.insert(0, str(fx.SOURCE / "bench"))
-from bench_bombs import bomb_files  # noqa: E402
+from bench_bombs import bomb_files, used_memory  # noqa: E402
 
 SOURCE = fx.SOURCE
 # Small budgets: the same code as the defaults (90 CPU s, 90 s), in a fraction of the time.
@@ -234,15 +234,6 @@ class MemoryWatch:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
-
-
-def used_memory():
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            key, value = line.split(":")
-            info[key] = int(value.split()[0]) * 1024
-    return info["MemTotal"] - info["MemAvailable"]
 
 
 @pytest.fixture

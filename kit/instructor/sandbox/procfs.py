@@ -19,18 +19,13 @@ def resident(root_pid, uid=None):
     tree (a daemon reparented to init) when the sandbox has a host uid of its own.
     """
     table, memory = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid, fields in _stats():
+        table[pid] = (int(fields[1]), 0.0)
+        memory[pid] = int(fields[21]) * _PAGE
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            pid = int(entry)
-            table[pid] = (int(fields[1]), 0.0)
-            memory[pid] = int(fields[21]) * _PAGE
-            if uid is not None and os.stat(f"/proc/{entry}").st_uid == uid:
+            if uid is not None and os.stat(f"/proc/{pid}").st_uid == uid:
                 table[pid] = (-1, 0.0)   # a root of its own below
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
     roots = [root_pid] + [pid for pid, (ppid, _) in table.items() if ppid == -1]
     found = set()
@@ -40,20 +35,24 @@ def resident(root_pid, uid=None):
     return {pid: memory[pid] for pid in found if pid in memory}
 
 
-def _processes():
-    """{pid: (parent pid, CPU seconds of it and its waited-for children)} of every process, from /proc/*/stat."""
-    table = {}
+def _stats():
+    """(pid, the fields of /proc/PID/stat after the command name) of every process that can be read."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-            table[int(entry)] = (int(fields[1]),
-                                 (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICK)
+            if len(fields) > 21:
+                yield int(entry), fields
         except (OSError, IndexError, ValueError):
             continue
-    return table
+
+
+def _processes():
+    """{pid: (parent pid, CPU seconds of it and its waited-for children)} of every process, from /proc/*/stat."""
+    return {pid: (int(fields[1]), (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _TICK)
+            for pid, fields in _stats()}
 
 
 def proportional(memory):
